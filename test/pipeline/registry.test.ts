@@ -1,0 +1,70 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { canonicalJson, isInterrupted, openRegistry, runKey } from '../../lib/registry.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const tempFile = (): string => path.join(mkdtempSync(path.join(tmpdir(), 'autoscale-registry-')), 'runs.sqlite');
+
+test('canonicalJson sorts keys at every depth and drops undefined', (t) => {
+  t.is(canonicalJson({ b: 1, a: [2, { d: 3, c: 4 }], u: undefined }), '{"a":[2,{"c":4,"d":3}],"b":1}');
+  t.is(runKey({ x: 1, y: { p: 2, q: 3 } }), runKey({ y: { q: 3, p: 2 }, x: 1 }));
+  t.not(runKey({ x: 1 }), runKey({ x: 2 }));
+  t.throws(() => canonicalJson({ lr: Number.NaN }), { message: /\$\.lr is NaN/ });
+});
+
+test('a run goes running -> finished, is found by its spec, and cannot be restarted', (t) => {
+  const registry = openRegistry(tempFile());
+  const spec = { seed: 1, quantities: { a: 100, b: 200 } };
+  const key = registry.start(spec, 'base');
+  t.is(registry.get(key)?.status, 'running');
+  t.is(registry.finished(spec), undefined);
+  registry.finish(key, { losses: { a: 2.5, b: 3 } }, 4.2);
+  const record = registry.finished<{ losses: Record<string, number> }>({ quantities: { b: 200, a: 100 }, seed: 1 });
+  t.deepEqual(record?.result, { losses: { a: 2.5, b: 3 } });
+  t.is(record?.attempts, 1);
+  t.throws(() => registry.start(spec, 'again'), { message: /already finished/ });
+  t.deepEqual(registry.counts(), { running: 0, finished: 1, failed: 0 });
+  registry.close();
+});
+
+test('a failed run keeps its reason and code, and a retry counts an attempt', (t) => {
+  const registry = openRegistry(tempFile());
+  const key = registry.start({ lr: 1e9 }, 'huge lr');
+  registry.fail(key, 'loss became NaN at step 3', 'ERR_NON_FINITE', 0.5);
+  const failed = registry.get(key);
+  t.is(failed?.status, 'failed');
+  t.is(failed?.error, 'loss became NaN at step 3');
+  t.is(failed?.errorCode, 'ERR_NON_FINITE');
+  registry.start({ lr: 1e9 }, 'huge lr');
+  t.is(registry.get(key)?.attempts, 2);
+  t.is(registry.get(key)?.error, null);
+  registry.close();
+});
+
+test('a process killed inside finish() leaves the run unfinished, not half written', (t) => {
+  const file = tempFile();
+  const child = spawnSync(process.execPath, ['--import=tsx', path.join(here, 'fixtures/registry-crash.ts'), file, 'crash'], {
+    encoding: 'utf8',
+  });
+  t.is(child.signal, 'SIGKILL');
+  const registry = openRegistry(file);
+  const [record] = registry.list();
+  t.truthy(record);
+  t.is(record?.status, 'running');
+  t.is(record?.result, null);
+  t.is(record?.finishedAt, null);
+  // Its process is gone, so the pipeline treats it as interrupted and runs it again.
+  t.true(record !== undefined && isInterrupted(record));
+  registry.close();
+
+  const ok = spawnSync(process.execPath, ['--import=tsx', path.join(here, 'fixtures/registry-crash.ts'), file, 'ok'], { encoding: 'utf8' });
+  t.is(ok.status, 0, ok.stderr);
+  const reopened = openRegistry(file);
+  t.is(reopened.list()[0]?.status, 'finished');
+  t.is(reopened.list()[0]?.attempts, 2);
+  reopened.close();
+});
