@@ -1,0 +1,195 @@
+// The runner: runs proxy runs concurrently up to the machine's capacity, reports per-run and
+// overall progress (tokens/s, loss, ETA), and turns a failing run into a recorded outcome instead
+// of an exception. The only module that knows about concurrency.
+import { availableParallelism } from 'node:os';
+
+/** One unit of work: a proxy run the pool can start. */
+export interface RunTask<Result> {
+  key: string;
+  /** Shown in progress lines, e.g. "N=2e5 books x3". */
+  label: string;
+  /** Training tokens the run will process (for throughput and ETA). */
+  tokens: number;
+  /** Does the work, reporting cumulative tokens and the latest training loss as it goes. */
+  run(progress: (tokensDone: number, loss: number) => void): Promise<Result>;
+}
+
+export type TaskOutcome<Result> =
+  | { key: string; label: string; status: 'finished'; result: Result; durationS: number }
+  | { key: string; label: string; status: 'failed'; error: string; code: string | null; durationS: number };
+
+/** How many runs at once, and with how many CPU threads each. */
+export interface Capacity {
+  concurrency: number;
+  threadsPerRun: number;
+  /** One line saying why, for the log. */
+  reason: string;
+}
+
+/**
+ * The machine's capacity for proxy runs. CPU: threads per run x runs <= cores (one thread per run
+ * when there are at least as many runs as cores, since small models scale poorly across threads).
+ * CUDA: `runsPerGpu` runs per device, each with one host thread.
+ *
+ * @example planCapacity({ backend: 'cpu', cores: 8, runs: 11 }) // { concurrency: 8, threadsPerRun: 1, ... }
+ */
+export function planCapacity(options: {
+  backend: 'cpu' | 'cuda';
+  runs: number;
+  cores?: number;
+  threadsPerRun?: number;
+  concurrency?: number;
+  gpus?: number;
+  runsPerGpu?: number;
+}): Capacity {
+  const cores = Math.max(1, options.cores ?? availableParallelism());
+  const runs = Math.max(1, options.runs);
+  if (options.backend === 'cuda') {
+    const gpus = Math.max(1, options.gpus ?? 1);
+    const concurrency = options.concurrency ?? Math.min(runs, gpus * Math.max(1, options.runsPerGpu ?? 4));
+    return { concurrency, threadsPerRun: options.threadsPerRun ?? 1, reason: `${gpus} GPU(s), ${concurrency} run(s) at once` };
+  }
+  const threadsPerRun = Math.max(1, Math.min(cores, options.threadsPerRun ?? (runs >= cores ? 1 : Math.floor(cores / runs))));
+  const concurrency = Math.max(1, Math.min(runs, options.concurrency ?? Math.floor(cores / threadsPerRun)));
+  return { concurrency, threadsPerRun, reason: `${cores} core(s): ${concurrency} run(s) at once x ${threadsPerRun} thread(s)` };
+}
+
+/** Human durations: 75 -> "1:15", 3700 -> "1:01:40". */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const mm = h > 0 ? String(m).padStart(2, '0') : String(m);
+  return `${h > 0 ? `${h}:` : ''}${mm}:${String(sec).padStart(2, '0')}`;
+}
+
+/** 1234 -> "1.2k", 2500000 -> "2.5M". */
+export function formatCount(n: number): string {
+  if (!Number.isFinite(n)) return '?';
+  if (Math.abs(n) >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
+  if (Math.abs(n) >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (Math.abs(n) >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(Math.round(n));
+}
+
+export interface PoolOptions {
+  concurrency: number;
+  /** Progress lines go here (the CLI passes stderr). None: silent. */
+  log?: (line: string) => void;
+  /** Seconds between overall progress lines (default 10). */
+  progressEverySeconds?: number;
+  /** Tells the runs to stop (they checkpoint and reject); the pool starts nothing new. */
+  signal?: AbortSignal;
+  /** Called once per finished or failed task, in completion order (the pipeline records it here). */
+  onOutcome?: (outcome: TaskOutcome<unknown>) => void;
+  now?: () => number;
+}
+
+interface Live {
+  label: string;
+  tokens: number;
+  done: number;
+  loss: number;
+  started: number;
+}
+
+/**
+ * Runs the tasks, at most `concurrency` at once, and returns one outcome per task in task order.
+ * A task that throws becomes a 'failed' outcome with its message and `.code`; an abort (the signal)
+ * rejects the whole pool once the running tasks have stopped.
+ *
+ * @example
+ * const outcomes = await runPool(tasks, { concurrency: 2, log: (line) => process.stderr.write(line + '\n') });
+ */
+export async function runPool<Result>(tasks: RunTask<Result>[], options: PoolOptions): Promise<TaskOutcome<Result>[]> {
+  const now = options.now ?? Date.now;
+  const log = options.log;
+  const concurrency = Math.max(1, Math.floor(options.concurrency));
+  const outcomes: TaskOutcome<Result>[] = new Array(tasks.length);
+  const live = new Map<number, Live>();
+  const totalTokens = tasks.reduce((sum, task) => sum + task.tokens, 0);
+  const started = now();
+  let doneTokens = 0; // of completed tasks
+  let completed = 0;
+  let failed = 0;
+  let next = 0;
+  let aborted: unknown;
+
+  const overall = (): string => {
+    let tokens = doneTokens;
+    for (const run of live.values()) tokens += run.done;
+    const elapsed = (now() - started) / 1000;
+    const rate = elapsed > 0 ? tokens / elapsed : 0;
+    const eta = rate > 0 ? (totalTokens - tokens) / rate : Number.NaN;
+    const pct = totalTokens > 0 ? Math.floor((100 * tokens) / totalTokens) : 100;
+    return `${completed}/${tasks.length} runs done${failed ? ` (${failed} failed)` : ''}, ${live.size} running, ${pct}% of tokens, ${formatCount(rate)} tok/s, ETA ${formatDuration(eta)}`;
+  };
+  const runLine = (run: Live): string => {
+    const seconds = (now() - run.started) / 1000;
+    const rate = seconds > 0 ? run.done / seconds : 0;
+    const eta = rate > 0 ? (run.tokens - run.done) / rate : Number.NaN;
+    return `  ${run.label}: ${Math.floor((100 * run.done) / Math.max(1, run.tokens))}% loss ${Number.isFinite(run.loss) ? run.loss.toFixed(3) : '-'} ${formatCount(rate)} tok/s ETA ${formatDuration(eta)}`;
+  };
+
+  const timer =
+    log && tasks.length > 0
+      ? setInterval(() => {
+          log(`[runs] ${overall()}`);
+          for (const run of live.values()) log(runLine(run));
+        }, (options.progressEverySeconds ?? 10) * 1000)
+      : undefined;
+  timer?.unref();
+
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length && aborted === undefined && !options.signal?.aborted) {
+      const index = next++;
+      const task = tasks[index] as RunTask<Result>;
+      const run: Live = { label: task.label, tokens: task.tokens, done: 0, loss: Number.NaN, started: now() };
+      live.set(index, run);
+      log?.(`[run] start ${task.label} (${formatCount(task.tokens)} tokens)`);
+      let outcome: TaskOutcome<Result>;
+      try {
+        const result = await task.run((tokensDone, loss) => {
+          run.done = tokensDone;
+          run.loss = loss;
+        });
+        outcome = { key: task.key, label: task.label, status: 'finished', result, durationS: (now() - run.started) / 1000 };
+      } catch (error) {
+        if (options.signal?.aborted || (error as Error)?.name === 'AbortError') {
+          aborted ??= error;
+          live.delete(index);
+          return;
+        }
+        const message = error instanceof Error ? error.message : String(error);
+        const code = typeof (error as { code?: unknown })?.code === 'string' ? ((error as { code: string }).code) : null;
+        outcome = { key: task.key, label: task.label, status: 'failed', error: message, code, durationS: (now() - run.started) / 1000 };
+      }
+      live.delete(index);
+      doneTokens += task.tokens;
+      completed += 1;
+      if (outcome.status === 'failed') failed += 1;
+      outcomes[index] = outcome;
+      if (outcome.status === 'finished') {
+        const rate = outcome.durationS > 0 ? task.tokens / outcome.durationS : 0;
+        log?.(`[run] done ${task.label} in ${formatDuration(outcome.durationS)} (${formatCount(rate)} tok/s); ${overall()}`);
+      } else {
+        log?.(`[run] FAILED ${task.label}: ${outcome.error}${outcome.code ? ` [${outcome.code}]` : ''}; ${overall()}`);
+      }
+      options.onOutcome?.(outcome as TaskOutcome<unknown>);
+    }
+  };
+
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, () => worker()));
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  if (aborted !== undefined || options.signal?.aborted) {
+    const error = new Error('stopped: the finished runs are recorded and the running ones checkpointed; run again to resume');
+    error.name = 'AbortError';
+    throw error;
+  }
+  return outcomes;
+}
