@@ -1,0 +1,38 @@
+import test from 'ava';
+import { ConfigError, parsePipelineConfig } from '../../lib/pipeline-config.js';
+
+const minimal = { data: 'demo', scales: [100000, 200000], target: 2000000 };
+
+test('a minimal config gets the documented defaults', (t) => {
+  const config = parsePipelineConfig(minimal);
+  t.like(config, { backend: 'auto', base: 'uniform', seeds: [0], validation: null, out: 'out/autoscale' });
+  t.like(config.model, { contextLength: 64, width: 64, layers: 2, heads: 4 });
+  t.is(config.training.lr, 3e-3);
+  t.deepEqual(config.multipliers, [1 / 3, 3]);
+});
+
+// Each bad config, and the field its error must name.
+const bad: [string, Record<string, unknown>, string][] = [
+  ['missing data', { scales: [1, 2], target: 3 }, 'data'],
+  ['one scale', { ...minimal, scales: [100000] }, 'scales'],
+  ['decreasing scales', { ...minimal, scales: [200000, 100000] }, 'scales[1]'],
+  ['target not beyond scales', { ...minimal, target: 150000 }, 'target'],
+  ['negative lr', { ...minimal, training: { lr: -1 } }, 'training.lr'],
+  ['unknown training field', { ...minimal, training: { learningRate: 1 } }, 'training.learningRate'],
+  ['heads not dividing width', { ...minimal, model: { width: 30, heads: 4 } }, 'model.heads'],
+  ['fractional context', { ...minimal, model: { contextLength: 12.5 } }, 'model.contextLength'],
+  ['multiplier 1', { ...minimal, multipliers: [1, 3] }, 'multipliers[0]'],
+  ['unknown backend', { ...minimal, backend: 'tpu' }, 'backend'],
+  ['validation too small', { ...minimal, validation: { scale: 1000 } }, 'validation.scale'],
+  ['typo at the root', { ...minimal, taget: 5 }, 'taget'],
+  ['base with a negative weight', { ...minimal, base: { books: -1 } }, 'base.books'],
+  ['string seed', { ...minimal, seeds: ['a'] }, 'seeds[0]'],
+];
+
+for (const [name, raw, field] of bad) {
+  test(`a bad config is rejected naming the field: ${name}`, (t) => {
+    const error = t.throws(() => parsePipelineConfig(raw), { instanceOf: ConfigError });
+    t.is(error?.field, field);
+    t.true(error?.message.startsWith(`config: ${field}: `), error?.message);
+  });
+}

@@ -1,0 +1,54 @@
+import test from 'ava';
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import { fitsSpec, renderReport, renderSvg, validationSpec, weightsSpec } from '../../lib/report.js';
+import { reportInput } from './fixtures/report-input.js';
+
+/** Counts the drawn marks of an SVG: paths (lines, symbols, bars) with geometry. */
+function countMarks(svg: string): number {
+  return (svg.match(/<path [^>]*d="M[^"]+"/g) ?? []).length;
+}
+
+test('every chart spec compiles to Vega and parses without warnings', (t) => {
+  const input = reportInput();
+  const specs = [fitsSpec(input.scales), weightsSpec(input.scales, input.prediction, input.domains), validationSpec(input.validation!)];
+  for (const spec of specs) {
+    const warnings: string[] = [];
+    const compiled = vl.compile(spec, { logger: { warn: (...m: unknown[]) => warnings.push(m.join(' ')), info: () => undefined, debug: () => undefined, level: () => 0, error: (...m: unknown[]) => warnings.push(m.join(' ')) } as never }).spec;
+    t.deepEqual(warnings, [], JSON.stringify(spec.description));
+    t.notThrows(() => vega.parse(compiled));
+  }
+});
+
+test('the weights chart draws a line per domain and the prediction markers', async (t) => {
+  const input = reportInput();
+  const svg = await renderSvg(weightsSpec(input.scales, input.prediction, input.domains));
+  t.true(svg.startsWith('<svg'));
+  // 3 solid lines + 3 dashed bridges + 3 diamonds + 6 line points, at least.
+  t.true(countMarks(svg) >= 15, `marks: ${countMarks(svg)}`);
+  for (const d of input.domains) t.true(svg.includes(`>${d}<`), `legend names ${d}`);
+});
+
+test('report.html embeds each chart as drawn SVG with its spec, and the tables', async (t) => {
+  const html = await renderReport(reportInput());
+  const figures = [...html.matchAll(/<figure class="chart" id="chart-([a-z]+)">([\s\S]*?)<\/figure>/g)];
+  t.deepEqual(figures.map((f) => f[1]), ['weights', 'fits', 'validation']);
+  for (const figure of figures) {
+    const body = figure[2] ?? '';
+    const svg = body.match(/<svg[\s\S]*<\/svg>/)?.[0] ?? '';
+    t.true(countMarks(svg) > 0, `chart ${figure[1]} has drawn marks`);
+    const spec = JSON.parse(body.match(/<script type="application\/json" class="vega-lite-spec" data-chart="[a-z]+">([\s\S]*?)<\/script>/)?.[1] ?? 'null');
+    t.notThrows(() => vl.compile(spec));
+  }
+  t.true(html.includes('AutoScale report &lt;test&gt;'), 'the title is escaped');
+  t.regex(html, /with 80\.0% of the tokens \(25\.0% faster\)/);
+  t.regex(html, /loss is NaN/);
+  // Deterministic: equal input gives equal bytes.
+  t.is(await renderReport(reportInput()), html);
+});
+
+test('a report without validation has no validation chart', async (t) => {
+  const html = await renderReport(reportInput(false));
+  t.false(html.includes('chart-validation'));
+  t.true(html.includes('chart-fits'));
+});
