@@ -1,0 +1,180 @@
+// The CPU backend: host memory (64-byte aligned), OpenMP threads, ops from native/cpu/*.cpp.
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "../backend.h"
+#include "../status.h"
+#include "ops.h"
+
+namespace autoscale {
+
+std::unique_ptr<float[]> alloc_scratch_floats(size_t n, const char* op) {
+  float* p = new (std::nothrow) float[n ? n : 1];
+  if (!p)
+    throw NativeError(ErrorCode::OutOfMemory, std::string(op) + ": could not allocate " +
+                                                  std::to_string(n * sizeof(float)) +
+                                                  " bytes of host scratch memory");
+  return std::unique_ptr<float[]>(p);
+}
+
+namespace {
+
+constexpr size_t kAlignment = 64;   // one cache line, a full AVX-512 vector
+constexpr size_t kSumBlock = 4096;  // elements per partial sum in sum_squares
+
+void* aligned_host_alloc(size_t n, size_t elem_size) {
+  if (n > (SIZE_MAX - kAlignment) / elem_size)
+    throw NativeError(ErrorCode::OutOfMemory,
+                      "cannot allocate " + std::to_string(n) + " elements of " +
+                          std::to_string(elem_size) + " bytes: the size overflows");
+  size_t bytes = n * elem_size;
+  bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (bytes == 0) bytes = kAlignment;  // a valid, distinct pointer even for n = 0
+  void* p = std::aligned_alloc(kAlignment, bytes);
+  if (!p)
+    throw NativeError(ErrorCode::OutOfMemory,
+                      "the CPU backend could not allocate " + std::to_string(bytes) +
+                          " bytes of host memory");
+  return p;
+}
+
+class CpuBackend : public Backend {
+ public:
+  explicit CpuBackend(int threads) : threads_(threads) {}
+
+  std::string name() const override { return "cpu"; }
+  int threads() const override { return threads_; }
+
+  float* alloc_floats(size_t n) override {
+    return static_cast<float*>(aligned_host_alloc(n, sizeof(float)));
+  }
+  int32_t* alloc_ints(size_t n) override {
+    return static_cast<int32_t*>(aligned_host_alloc(n, sizeof(int32_t)));
+  }
+  void free_floats(float* p) override { std::free(p); }
+  void free_ints(int32_t* p) override { std::free(p); }
+  void zero(float* p, size_t n) override {
+    if (n) std::memset(p, 0, n * sizeof(float));
+  }
+  void upload_floats(float* dst, const float* host_src, size_t n) override {
+    if (n) std::memcpy(dst, host_src, n * sizeof(float));
+  }
+  void download_floats(float* host_dst, const float* src, size_t n) override {
+    if (n) std::memcpy(host_dst, src, n * sizeof(float));
+  }
+  void upload_ints(int32_t* dst, const int32_t* host_src, size_t n) override {
+    if (n) std::memcpy(dst, host_src, n * sizeof(int32_t));
+  }
+  void synchronize() override {}
+
+  void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B,
+                       int T, int C) override {
+    encoder_forward_cpu(out, tokens, wte, wpe, B, T, C, threads_);
+  }
+  void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B,
+                        int T, int C) override {
+    encoder_backward_cpu(dwte, dwpe, dout, tokens, B, T, C, threads_);
+  }
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                         const float* bias, int N, int C) override {
+    layernorm_forward_cpu(out, mean, rstd, inp, weight, bias, N, C, threads_);
+  }
+  void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                          const float* inp, const float* weight, const float* mean, const float* rstd,
+                          int N, int C) override {
+    layernorm_backward_cpu(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C, threads_);
+  }
+  void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N,
+                      int C, int OC) override {
+    matmul_forward_cpu(out, inp, weight, bias, N, C, OC, threads_);
+  }
+  void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                       const float* weight, int N, int C, int OC) override {
+    matmul_backward_cpu(dinp, dweight, dbias, dout, inp, weight, N, C, OC, threads_);
+  }
+  void attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C,
+                         int NH) override {
+    AUTOSCALE_CHECK(NH > 0 && C % NH == 0, "attention_forward: NH must divide C");
+    attention_forward_cpu(out, lse, qkv, B, T, C, NH, threads_);
+  }
+  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
+                          const float* lse, int B, int T, int C, int NH) override {
+    AUTOSCALE_CHECK(NH > 0 && C % NH == 0, "attention_backward: NH must divide C");
+    attention_backward_cpu(dqkv, dout, qkv, out, lse, B, T, C, NH, threads_);
+  }
+  void gelu_forward(float* out, const float* inp, size_t N) override {
+    gelu_forward_cpu(out, inp, N, threads_);
+  }
+  void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N) override {
+    gelu_backward_cpu(dinp, inp, dout, N, threads_);
+  }
+  // residual_forward and add_inplace are one line each: they live here, not in a file of their own.
+  void residual_forward(float* out, const float* a, const float* b, size_t N) override {
+#pragma omp parallel for simd num_threads(threads_) schedule(static)
+    for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
+  }
+  void add_inplace(float* dst, const float* src, size_t N) override {
+#pragma omp parallel for simd num_threads(threads_) schedule(static)
+    for (size_t i = 0; i < N; i++) dst[i] += src[i];
+  }
+  void softmax_cross_entropy(float* losses, float* dlogits, const float* logits,
+                             const int32_t* targets, float dloss, int N, int V) override {
+    for (int n = 0; n < N; n++)
+      AUTOSCALE_CHECK(targets[n] < V, "softmax_cross_entropy: target " + std::to_string(targets[n]) +
+                                          " at row " + std::to_string(n) + " is not below V = " +
+                                          std::to_string(V));
+    softmax_cross_entropy_cpu(losses, dlogits, logits, targets, dloss, N, V, threads_);
+  }
+  // Partial sums over fixed blocks, added in block order: the same bits for any thread count.
+  double sum_squares(const float* x, size_t n) override {
+    const size_t blocks = (n + kSumBlock - 1) / kSumBlock;
+    std::unique_ptr<double[]> partial(new (std::nothrow) double[blocks ? blocks : 1]);
+    if (!partial)
+      throw NativeError(ErrorCode::OutOfMemory, "sum_squares: could not allocate " +
+                                                    std::to_string(blocks * sizeof(double)) + " bytes");
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (size_t blk = 0; blk < blocks; blk++) {
+      const size_t i0 = blk * kSumBlock, i1 = i0 + kSumBlock < n ? i0 + kSumBlock : n;
+      double s = 0;
+      for (size_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
+      partial[blk] = s;
+    }
+    double total = 0;
+    for (size_t blk = 0; blk < blocks; blk++) total += partial[blk];
+    return total;
+  }
+  void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, float lr,
+                    float beta1, float beta2, float eps, float weight_decay, int step,
+                    float grad_scale) override {
+    AUTOSCALE_CHECK(step >= 1, "adamw_update: step starts at 1");
+    adamw_update_cpu(params, grads, m, v, n, lr, beta1, beta2, eps, weight_decay, step, grad_scale,
+                     threads_);
+  }
+
+ private:
+  int threads_;
+};
+
+}  // namespace
+
+int cpu_hardware_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? (int)n : 1;
+}
+
+std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options) {
+  if (options.threads < 0)
+    throw NativeError(ErrorCode::InvalidArgument,
+                      "threads (" + std::to_string(options.threads) +
+                          ") must be >= 0: use 0 for all hardware threads (" +
+                          std::to_string(cpu_hardware_threads()) + " here)");
+  const int threads = options.threads == 0 ? cpu_hardware_threads() : options.threads;
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace autoscale

@@ -1,0 +1,173 @@
+// Fully connected layer (PyTorch Linear layout), all three products through one blocked GEMM.
+// inp (N,C); weight (OC,C); bias (OC) nullable; out (N,OC) = inp @ weight^T + bias.
+// Backward: dout (N,OC); dinp (N,C) += dout @ weight; dweight (OC,C) += dout^T @ inp;
+// dbias (OC) += sum_n dout. dinp and dbias are nullable.
+//
+// The GEMM: C (M,N) = A (M,K) @ B (K,N), A and B read through strides so no operand is ever
+// transposed as a whole. Work is split into (row block, column block) tasks, each owned by one
+// thread (no races). Inside a task, for each block of KC rows of B, the KC x COLS panel of B is
+// packed contiguously (NR columns at a time, zero padded), then an MR x NR register tile of C is
+// accumulated over the panel: per k, one broadcast of A times two vectors of B per row (FMA). Each element of C is summed in the same order for
+// any thread count, so the results do not depend on `threads`.
+#include <omp.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "ops.h"
+
+namespace autoscale {
+
+namespace {
+
+// The register tile is MR rows x NR = 2 vectors of W floats, with GCC/Clang vector extensions so
+// that it stays in registers whatever the instruction set (plain loops over an acc[MR][NR] array
+// compile to loads and stores of the array, ten times slower). W follows the widest vectors the
+// build targets: AVX-512 16 floats, AVX 8, otherwise 4 (SSE2, NEON).
+#if defined(__AVX512F__)
+constexpr int W = 16, MR = 8;
+#elif defined(__AVX__)
+constexpr int W = 8, MR = 4;
+#else
+constexpr int W = 4, MR = 4;
+#endif
+constexpr int NR = 2 * W;
+typedef float vec __attribute__((vector_size(W * sizeof(float)), aligned(sizeof(float))));
+
+constexpr int KC = 256;  // rows of B per packed panel (the panel stays in L2)
+constexpr int MAX_ROW_BLOCK = 64;   // rows of C per task (a multiple of MR)
+constexpr int MAX_COL_BLOCK = 128;  // columns of C per task (a multiple of NR)
+
+struct Strided {  // X(i, j) = p[i * rs + j * cs]
+  const float* p;
+  long rs, cs;
+};
+
+// C[0..ROWS, 0..nr) (+)= A[0..ROWS, 0..kc) @ panel (kc, NR); `first` overwrites C with
+// acc (+ bias[j] when bias is given) instead of accumulating.
+template <int ROWS>
+inline void micro_tile(float* c, long ldc, const float* a, long a_rs, long a_cs, const float* panel,
+                       int kc, int nr, bool first, const float* bias) {
+  vec acc[ROWS][2] = {};
+  for (int k = 0; k < kc; k++) {
+    const vec b0 = *reinterpret_cast<const vec*>(panel + (size_t)k * NR);
+    const vec b1 = *reinterpret_cast<const vec*>(panel + (size_t)k * NR + W);
+    for (int i = 0; i < ROWS; i++) {
+      const float ai = a[i * a_rs + k * a_cs];
+      acc[i][0] += ai * b0;
+      acc[i][1] += ai * b1;
+    }
+  }
+  for (int i = 0; i < ROWS; i++) {
+    float* ci = c + i * ldc;
+    for (int j = 0; j < nr; j++) {
+      const float x = acc[i][j / W][j % W];
+      ci[j] = first ? x + (bias ? bias[j] : 0.0f) : ci[j] + x;
+    }
+  }
+}
+
+// Rows i0..i1 of one strip, MR at a time, then the remainder in one smaller tile.
+template <int ROWS>
+inline void tail_tile(int rows, float* c, long ldc, const float* a, long a_rs, long a_cs,
+                      const float* panel, int kc, int nr, bool first, const float* bias) {
+  if constexpr (ROWS > 0) {
+    if (rows == ROWS)
+      micro_tile<ROWS>(c, ldc, a, a_rs, a_cs, panel, kc, nr, first, bias);
+    else
+      tail_tile<ROWS - 1>(rows, c, ldc, a, a_rs, a_cs, panel, kc, nr, first, bias);
+  }
+}
+
+// C (M,N) row-major with leading dimension ldc. accumulate: C += A @ B; else C = A @ B + bias
+// (bias (N) nullable).
+void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accumulate, int M, int N,
+          int K, int threads) {
+  // Shrink the task size until there are enough tasks to keep every thread busy.
+  int row_block = MAX_ROW_BLOCK, col_block = MAX_COL_BLOCK;
+  auto tasks = [&] {
+    return (long)((M + row_block - 1) / row_block) * ((N + col_block - 1) / col_block);
+  };
+  while (tasks() < 4L * threads && (row_block > MR || col_block > NR)) {
+    if (row_block > MR && (row_block >= col_block || col_block == NR))
+      row_block /= 2;
+    else
+      col_block /= 2;
+  }
+  const int row_blocks = (M + row_block - 1) / row_block;
+  const int col_blocks = (N + col_block - 1) / col_block;
+  const size_t panel_floats = (size_t)KC * col_block;
+  std::unique_ptr<float[]> scratch = alloc_scratch_floats(panel_floats * threads, "matmul");
+
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(dynamic)
+  for (int rb = 0; rb < row_blocks; rb++) {
+    for (int cb = 0; cb < col_blocks; cb++) {
+      float* panel = scratch.get() + panel_floats * omp_get_thread_num();
+      const int i0 = rb * row_block, i1 = std::min(M, i0 + row_block);
+      const int j0 = cb * col_block, j1 = std::min(N, j0 + col_block);
+      const int strips = (j1 - j0 + NR - 1) / NR;
+      for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = std::min(KC, K - k0);
+        // pack B[k0..k0+kc, j0..j1) as `strips` panels of (kc, NR), zero padded past j1
+        for (int s = 0; s < strips; s++) {
+          float* p = panel + (size_t)s * kc * NR;
+          for (int jj = 0; jj < NR; jj++) {
+            const int j = j0 + s * NR + jj;
+            if (j < j1) {
+              const float* src = B.p + (long)k0 * B.rs + (long)j * B.cs;
+              for (int k = 0; k < kc; k++) p[k * NR + jj] = src[k * B.rs];
+            } else {
+              for (int k = 0; k < kc; k++) p[k * NR + jj] = 0.0f;
+            }
+          }
+        }
+        const bool first = !accumulate && k0 == 0;
+        for (int s = 0; s < strips; s++) {
+          const float* p = panel + (size_t)s * kc * NR;
+          const int j = j0 + s * NR, nr = std::min(NR, j1 - j);
+          const float* bj = bias ? bias + j : nullptr;
+          int i = i0;
+          for (; i + MR <= i1; i += MR)
+            micro_tile<MR>(c + i * ldc + j, ldc, A.p + i * A.rs + k0 * A.cs, A.rs, A.cs, p, kc, nr,
+                           first, bj);
+          if (i < i1)
+            tail_tile<MR - 1>(i1 - i, c + i * ldc + j, ldc, A.p + i * A.rs + k0 * A.cs, A.rs, A.cs, p,
+                              kc, nr, first, bj);
+        }
+      }
+    }
+  }
+}
+
+constexpr int kBiasBlock = 64;  // output channels per task in the bias gradient
+
+}  // namespace
+
+void matmul_forward_cpu(float* out, const float* inp, const float* weight, const float* bias, int N,
+                        int C, int OC, int threads) {
+  // A = inp (N,C); B = weight^T (C,OC): B(c, o) = weight[o*C + c]
+  gemm(out, OC, Strided{inp, C, 1}, Strided{weight, 1, C}, bias, false, N, OC, C, threads);
+}
+
+void matmul_backward_cpu(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* weight, int N, int C, int OC, int threads) {
+  // dinp (N,C) += dout (N,OC) @ weight (OC,C)
+  if (dinp) gemm(dinp, C, Strided{dout, OC, 1}, Strided{weight, C, 1}, nullptr, true, N, C, OC, threads);
+  // dweight (OC,C) += dout^T (OC,N) @ inp (N,C); A(o, n) = dout[n*OC + o]
+  gemm(dweight, C, Strided{dout, 1, OC}, Strided{inp, C, 1}, nullptr, true, OC, C, N, threads);
+  if (dbias) {
+    const int blocks = (OC + kBiasBlock - 1) / kBiasBlock;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int blk = 0; blk < blocks; blk++) {
+      const int o0 = blk * kBiasBlock, o1 = std::min(OC, o0 + kBiasBlock);
+      float acc[kBiasBlock] = {0};
+      for (int n = 0; n < N; n++) {
+        const float* d = dout + (size_t)n * OC;
+        for (int o = o0; o < o1; o++) acc[o - o0] += d[o];
+      }
+      for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
+    }
+  }
+}
+
+}  // namespace autoscale

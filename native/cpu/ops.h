@@ -1,0 +1,54 @@
+// The CPU ops behind CpuBackend, one family per file (encoder.cpp, layernorm.cpp, matmul.cpp,
+// attention.cpp, gelu.cpp, softmax_ce.cpp, adamw.cpp). Shapes and semantics are those of
+// backend.h: forward ops overwrite, backward ops accumulate (+=). `threads` is the OpenMP team
+// size of every parallel region (>= 1).
+//
+// Every op is deterministic and gives the same bits for any `threads`: each output element is
+// computed by one thread with a fixed summation order (no atomics, no thread-count-dependent
+// reductions).
+//
+// Nothing here throws inside an OpenMP region (an exception escaping one terminates the process):
+// scratch memory is allocated before the region.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace autoscale {
+
+// Host scratch memory for an op, allocated before its parallel regions.
+// Throws NativeError(OutOfMemory) naming the op and the byte count.
+std::unique_ptr<float[]> alloc_scratch_floats(size_t n, const char* op);
+
+void encoder_forward_cpu(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B,
+                         int T, int C, int threads);
+void encoder_backward_cpu(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B,
+                          int T, int C, int threads);
+
+void layernorm_forward_cpu(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                           const float* bias, int N, int C, int threads);
+void layernorm_backward_cpu(float* dinp, float* dweight, float* dbias, const float* dout,
+                            const float* inp, const float* weight, const float* mean, const float* rstd,
+                            int N, int C, int threads);
+
+void matmul_forward_cpu(float* out, const float* inp, const float* weight, const float* bias, int N,
+                        int C, int OC, int threads);
+void matmul_backward_cpu(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* weight, int N, int C, int OC, int threads);
+
+void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int T, int C, int NH,
+                           int threads);
+void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, const float* out,
+                            const float* lse, int B, int T, int C, int NH, int threads);
+
+void gelu_forward_cpu(float* out, const float* inp, size_t N, int threads);
+void gelu_backward_cpu(float* dinp, const float* inp, const float* dout, size_t N, int threads);
+
+void softmax_cross_entropy_cpu(float* losses, float* dlogits, const float* logits,
+                               const int32_t* targets, float dloss, int N, int V, int threads);
+
+void adamw_update_cpu(float* params, const float* grads, float* m, float* v, size_t n, float lr,
+                      float beta1, float beta2, float eps, float weight_decay, int step,
+                      float grad_scale, int threads);
+
+}  // namespace autoscale

@@ -1,0 +1,536 @@
+// The GPT-2 proxy model, written once against the Backend interface (see model.h).
+//
+// Memory: parameters, gradients, AdamW m and v are one backend allocation each, laid out by the
+// ParameterTensor table; the forward activations are one allocation (per-layer tensors are sized
+// for batch_size windows, so a smaller batch uses a prefix of each layer's slice); the backward
+// scratch (gradients of activations) is one allocation holding one layer's worth, reused across
+// layers. Logits gradients overwrite the logits in place.
+#include "model.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <string>
+
+#include "status.h"
+
+namespace autoscale {
+
+namespace {
+
+// Parameter tensors in layout order (model.h).
+enum Param {
+  WTE, WPE, LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB,
+  LNFW, LNFB, NUM_PARAMS
+};
+
+// xoshiro256** seeded by splitmix64, normals by Box-Muller: the same numbers on every platform
+// (std::normal_distribution differs between standard libraries).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) {
+    for (uint64_t& s : s_) {
+      seed += 0x9E3779B97F4A7C15ULL;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      s = z ^ (z >> 31);
+    }
+  }
+  uint64_t next() {
+    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+  // uniform in (0, 1): never 0, so log() below is finite
+  double uniform() { return ((double)(next() >> 11) + 0.5) * 0x1.0p-53; }
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    const double r = std::sqrt(-2.0 * std::log(uniform())), a = 6.283185307179586 * uniform();
+    spare_ = r * std::sin(a);
+    has_spare_ = true;
+    return r * std::cos(a);
+  }
+
+ private:
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t s_[4];
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+std::string str(double x) {
+  std::string s = std::to_string(x);
+  s.erase(s.find_last_not_of('0') + 1);
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+struct Model::Impl {
+  Backend& be;
+  const int V, T, C, L, NH, Bmax;
+
+  float* params = nullptr;
+  float* grads = nullptr;
+  float* m = nullptr;
+  float* v = nullptr;
+  float* acts = nullptr;
+  float* dacts = nullptr;
+  int32_t* inputs = nullptr;   // (Bmax, T)
+  int32_t* targets = nullptr;  // (Bmax, T)
+  size_t bytes = 0;
+
+  float* p[NUM_PARAMS] = {};  // parameter tensors
+  float* g[NUM_PARAMS] = {};  // their gradients
+
+  // activations; per-layer tensors are (L, Bmax, T, ...) and indexed with the layer strides below
+  struct {
+    float *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *lse, *residual2, *ln2, *ln2_mean,
+        *ln2_rstd, *fch, *fch_gelu, *residual3, *proj, *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
+  } a{};
+  // gradients of activations, one layer's worth, reused for every layer
+  struct {
+    float *dres, *dln, *datty, *dqkv, *dfch, *dfch_gelu;
+  } d{};
+
+  std::vector<int32_t> host_inputs, host_targets;
+  std::vector<float> host_losses;
+
+  Impl(Backend& backend, const ModelConfig& cfg, int batch_size, const std::vector<ParameterTensor>& layout,
+       size_t num_parameters)
+      : be(backend), V(cfg.vocab_size), T(cfg.context_length), C(cfg.width), L(cfg.layers),
+        NH(cfg.heads), Bmax(batch_size) {
+    try {
+      params = alloc(num_parameters);
+      grads = alloc(num_parameters);
+      m = alloc(num_parameters);
+      v = alloc(num_parameters);
+      for (int i = 0; i < NUM_PARAMS; i++) {
+        p[i] = params + layout[i].offset;
+        g[i] = grads + layout[i].offset;
+      }
+      be.zero(grads, num_parameters);
+      be.zero(m, num_parameters);
+      be.zero(v, num_parameters);
+
+      const size_t BT = (size_t)Bmax * T, BTC = BT * C, LBTC = (size_t)L * BTC, LBT = (size_t)L * BT;
+      float** act_ptrs[] = {&a.encoded, &a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.atty, &a.lse,
+                            &a.residual2, &a.ln2, &a.ln2_mean, &a.ln2_rstd, &a.fch, &a.fch_gelu,
+                            &a.residual3, &a.proj, &a.lnf, &a.lnf_mean, &a.lnf_rstd, &a.logits,
+                            &a.losses};
+      const size_t act_sizes[] = {BTC,      LBTC,     LBT,      LBT,      3 * LBTC, LBTC, (size_t)L * Bmax * NH * T,
+                                  LBTC,     LBTC,     LBT,      LBT,      4 * LBTC, 4 * LBTC,
+                                  LBTC,     BTC,      BTC,      BT,       BT,       BT * V, BT};
+      acts = alloc_group(act_ptrs, act_sizes, sizeof(act_sizes) / sizeof(act_sizes[0]));
+      float** dact_ptrs[] = {&d.dres, &d.dln, &d.datty, &d.dqkv, &d.dfch, &d.dfch_gelu};
+      const size_t dact_sizes[] = {BTC, BTC, BTC, 3 * BTC, 4 * BTC, 4 * BTC};
+      dacts = alloc_group(dact_ptrs, dact_sizes, sizeof(dact_sizes) / sizeof(dact_sizes[0]));
+
+      inputs = be.alloc_ints(BT);
+      bytes += BT * sizeof(int32_t);
+      targets = be.alloc_ints(BT);
+      bytes += BT * sizeof(int32_t);
+      host_inputs.resize(BT);
+      host_targets.resize(BT);
+      host_losses.resize(BT);
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+  ~Impl() { release(); }
+
+  float* alloc(size_t n) {
+    float* ptr = be.alloc_floats(n);
+    bytes += n * sizeof(float);
+    return ptr;
+  }
+  float* alloc_group(float** ptrs[], const size_t sizes[], size_t count) {
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) total += sizes[i];
+    float* base = alloc(total);
+    size_t offset = 0;
+    for (size_t i = 0; i < count; i++) {
+      *ptrs[i] = base + offset;
+      offset += sizes[i];
+    }
+    return base;
+  }
+  void release() {
+    for (float** f : {&params, &grads, &m, &v, &acts, &dacts}) {
+      if (*f) be.free_floats(*f);
+      *f = nullptr;
+    }
+    for (int32_t** i : {&inputs, &targets}) {
+      if (*i) be.free_ints(*i);
+      *i = nullptr;
+    }
+  }
+
+  // Strides of one layer's slice in the per-layer activations.
+  size_t layer_btc() const { return (size_t)Bmax * T * C; }
+  size_t layer_bt() const { return (size_t)Bmax * T; }
+
+  // Forward pass over B windows already uploaded to inputs/targets; fills a.losses (B*T).
+  // with_grad: the logits are overwritten with dloss/dlogits, dloss = 1/(B*T).
+  void forward(int B, bool with_grad) {
+    const int BT = B * T;
+    const size_t BTC = (size_t)BT * C;
+    be.encoder_forward(a.encoded, inputs, p[WTE], p[WPE], B, T, C);
+    for (int l = 0; l < L; l++) {
+      const size_t lc = (size_t)l * layer_btc(), lt = (size_t)l * layer_bt();
+      const float* res = l == 0 ? a.encoded : a.residual3 + lc - layer_btc();
+      float *ln1 = a.ln1 + lc, *qkv = a.qkv + 3 * lc, *atty = a.atty + lc, *res2 = a.residual2 + lc;
+      float *ln2 = a.ln2 + lc, *fch = a.fch + 4 * lc, *fch_gelu = a.fch_gelu + 4 * lc;
+      be.layernorm_forward(ln1, a.ln1_mean + lt, a.ln1_rstd + lt, res, p[LN1W] + l * C,
+                           p[LN1B] + l * C, BT, C);
+      be.matmul_forward(qkv, ln1, p[QKVW] + (size_t)l * 3 * C * C, p[QKVB] + (size_t)l * 3 * C, BT, C,
+                        3 * C);
+      be.attention_forward(atty, a.lse + (size_t)l * Bmax * NH * T, qkv, B, T, C, NH);
+      be.matmul_forward(a.proj, atty, p[ATTPROJW] + (size_t)l * C * C, p[ATTPROJB] + l * C, BT, C, C);
+      be.residual_forward(res2, res, a.proj, BTC);
+      be.layernorm_forward(ln2, a.ln2_mean + lt, a.ln2_rstd + lt, res2, p[LN2W] + l * C,
+                           p[LN2B] + l * C, BT, C);
+      be.matmul_forward(fch, ln2, p[FCW] + (size_t)l * 4 * C * C, p[FCB] + (size_t)l * 4 * C, BT, C,
+                        4 * C);
+      be.gelu_forward(fch_gelu, fch, 4 * BTC);
+      be.matmul_forward(a.proj, fch_gelu, p[FCPROJW] + (size_t)l * 4 * C * C, p[FCPROJB] + l * C, BT,
+                        4 * C, C);
+      be.residual_forward(a.residual3 + lc, res2, a.proj, BTC);
+    }
+    be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (size_t)(L - 1) * layer_btc(),
+                         p[LNFW], p[LNFB], BT, C);
+    be.matmul_forward(a.logits, a.lnf, p[WTE], nullptr, BT, C, V);  // LM head tied to wte
+    be.softmax_cross_entropy(a.losses, with_grad ? a.logits : nullptr, a.logits, targets,
+                             1.0f / (float)BT, BT, V);
+  }
+
+  // Backward pass after forward(B, true): gradients accumulate into the (zeroed) grads.
+  void backward(int B) {
+    const int BT = B * T;
+    const size_t BTC = (size_t)BT * C;
+    const float* dlogits = a.logits;
+    // LM head: dwte gets the head's weight gradient here and the embedding's below.
+    be.zero(d.dln, BTC);
+    be.matmul_backward(d.dln, g[WTE], nullptr, dlogits, a.lnf, p[WTE], BT, C, V);
+    be.zero(d.dres, BTC);
+    be.layernorm_backward(d.dres, g[LNFW], g[LNFB], d.dln, a.residual3 + (size_t)(L - 1) * layer_btc(),
+                          p[LNFW], a.lnf_mean, a.lnf_rstd, BT, C);
+    // d.dres is now dL/d(residual3[L-1]); residual connections pass it through unchanged and the
+    // branches add their input gradients to it.
+    for (int l = L - 1; l >= 0; l--) {
+      const size_t lc = (size_t)l * layer_btc(), lt = (size_t)l * layer_bt();
+      const float* res = l == 0 ? a.encoded : a.residual3 + lc - layer_btc();
+      const float *ln1 = a.ln1 + lc, *qkv = a.qkv + 3 * lc, *atty = a.atty + lc, *res2 = a.residual2 + lc;
+      const float *ln2 = a.ln2 + lc, *fch = a.fch + 4 * lc, *fch_gelu = a.fch_gelu + 4 * lc;
+      // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
+      be.zero(d.dfch_gelu, 4 * BTC);
+      be.matmul_backward(d.dfch_gelu, g[FCPROJW] + (size_t)l * 4 * C * C, g[FCPROJB] + l * C, d.dres,
+                         fch_gelu, p[FCPROJW] + (size_t)l * 4 * C * C, BT, 4 * C, C);
+      be.zero(d.dfch, 4 * BTC);
+      be.gelu_backward(d.dfch, fch, d.dfch_gelu, 4 * BTC);
+      be.zero(d.dln, BTC);
+      be.matmul_backward(d.dln, g[FCW] + (size_t)l * 4 * C * C, g[FCB] + (size_t)l * 4 * C, d.dfch, ln2,
+                         p[FCW] + (size_t)l * 4 * C * C, BT, C, 4 * C);
+      be.layernorm_backward(d.dres, g[LN2W] + l * C, g[LN2B] + l * C, d.dln, res2, p[LN2W] + l * C,
+                            a.ln2_mean + lt, a.ln2_rstd + lt, BT, C);
+      // attention branch: residual2 = res + attproj(attention(qkv(ln1(res))))
+      be.zero(d.datty, BTC);
+      be.matmul_backward(d.datty, g[ATTPROJW] + (size_t)l * C * C, g[ATTPROJB] + l * C, d.dres, atty,
+                         p[ATTPROJW] + (size_t)l * C * C, BT, C, C);
+      be.zero(d.dqkv, 3 * BTC);
+      be.attention_backward(d.dqkv, d.datty, qkv, atty, a.lse + (size_t)l * Bmax * NH * T, B, T, C, NH);
+      be.zero(d.dln, BTC);
+      be.matmul_backward(d.dln, g[QKVW] + (size_t)l * 3 * C * C, g[QKVB] + (size_t)l * 3 * C, d.dqkv, ln1,
+                         p[QKVW] + (size_t)l * 3 * C * C, BT, C, 3 * C);
+      be.layernorm_backward(d.dres, g[LN1W] + l * C, g[LN1B] + l * C, d.dln, res, p[LN1W] + l * C,
+                            a.ln1_mean + lt, a.ln1_rstd + lt, BT, C);
+    }
+    be.encoder_backward(g[WTE], g[WPE], d.dres, inputs, B, T, C);
+  }
+};
+
+namespace {
+
+// Token id i of a caller's view, widened to int64 so that every type compares safely.
+template <typename Id>
+int64_t id_at(const TokenView& view, size_t i) {
+  return (int64_t) static_cast<const Id*>(view.data)[i];
+}
+int64_t token_at(const TokenView& view, size_t i) {
+  switch (view.type) {
+    case TokenType::Int32: return id_at<int32_t>(view, i);
+    case TokenType::Uint32: return id_at<uint32_t>(view, i);
+    case TokenType::Uint16: return id_at<uint16_t>(view, i);
+  }
+  return -1;
+}
+
+// Checks the length (whole windows of T + 1 ids) and every id < vocab_size; returns the number
+// of windows.
+size_t check_windows(const char* fn, const TokenView& view, const ModelConfig& cfg) {
+  const size_t window = (size_t)cfg.context_length + 1;
+  if (view.length > 0 && !view.data)
+    throw NativeError(ErrorCode::InvalidArgument,
+                      std::string(fn) + ": the token array is null but its length is " +
+                          std::to_string(view.length));
+  if (view.length % window != 0)
+    throw NativeError(ErrorCode::InvalidShape,
+                      "tokens holds " + std::to_string(view.length) +
+                          " ids, not a whole number of windows of context_length + 1 = " +
+                          std::to_string(window) + " ids: pass n_windows * " + std::to_string(window) +
+                          " ids");
+  for (size_t i = 0; i < view.length; i++) {
+    const int64_t id = token_at(view, i);
+    if (id < 0 || id >= cfg.vocab_size)
+      throw NativeError(ErrorCode::InvalidArgument,
+                        "token id " + std::to_string(id) + " at index " + std::to_string(i) +
+                            " is out of range for vocab_size " + std::to_string(cfg.vocab_size));
+  }
+  return view.length / window;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void Model::validate(const ModelConfig& c, const ModelOptions& o) {
+  auto invalid = [](const std::string& msg) { return NativeError(ErrorCode::InvalidArgument, msg); };
+  auto shape = [](const std::string& msg) { return NativeError(ErrorCode::InvalidShape, msg); };
+  if (c.vocab_size < 2)
+    throw invalid("vocab_size (" + std::to_string(c.vocab_size) +
+                  ") must be at least 2: use 256 for the byte tokenizer, 50257 for GPT-2 BPE");
+  auto positive = [&](const char* field, int value) {
+    if (value < 1) throw invalid(std::string(field) + " (" + std::to_string(value) + ") must be >= 1");
+  };
+  positive("context_length", c.context_length);
+  positive("width", c.width);
+  positive("layers", c.layers);
+  positive("heads", c.heads);
+  positive("batch_size", o.batch_size);
+  if (c.width % c.heads != 0) {
+    std::string divisors;
+    int shown = 0;
+    for (int h = 1; h <= c.width && shown < 12; h++)
+      if (c.width % h == 0) divisors += (shown++ ? "," : "") + std::to_string(h);
+    throw shape("heads (" + std::to_string(c.heads) + ") must divide width (" + std::to_string(c.width) +
+                "): choose heads in {" + divisors + (shown == 12 ? ",..." : "") + "}");
+  }
+  // The ops take int dimensions: B*T rows and 4C channels must fit.
+  if (c.width > INT_MAX / 4)
+    throw invalid("width (" + std::to_string(c.width) + ") must be at most " + std::to_string(INT_MAX / 4));
+  if ((int64_t)o.batch_size * c.context_length > INT_MAX)
+    throw invalid("batch_size * context_length (" + std::to_string((int64_t)o.batch_size * c.context_length) +
+                  ") must be below 2^31: lower batch_size");
+  if (o.backend != "cpu" && o.backend != "cuda")
+    throw invalid("backend (\"" + o.backend + "\") must be \"cpu\" or \"cuda\"");
+  if (o.backend_options.threads < 0)
+    throw invalid("threads (" + std::to_string(o.backend_options.threads) +
+                  ") must be >= 0: use 0 for all hardware threads");
+  if (o.backend_options.device < 0)
+    throw invalid("device (" + std::to_string(o.backend_options.device) + ") must be >= 0");
+  const std::string& prec = o.backend_options.matmul_precision;
+  if (prec != "fp32" && prec != "tf32" && prec != "bf16")
+    throw invalid("matmul_precision (\"" + prec + "\") must be \"fp32\", \"tf32\" or \"bf16\"");
+  const OptimizerConfig& opt = o.optimizer;
+  auto finite = [&](const char* field, float value) {
+    if (!std::isfinite(value)) throw invalid(std::string(field) + " must be a finite number");
+  };
+  finite("beta1", opt.beta1);
+  finite("beta2", opt.beta2);
+  finite("eps", opt.eps);
+  finite("weight_decay", opt.weight_decay);
+  finite("grad_clip", opt.grad_clip);
+  if (!(opt.beta1 >= 0 && opt.beta1 < 1))
+    throw invalid("beta1 (" + str(opt.beta1) + ") must be in [0, 1), typically 0.9");
+  if (!(opt.beta2 >= 0 && opt.beta2 < 1))
+    throw invalid("beta2 (" + str(opt.beta2) + ") must be in [0, 1), typically 0.95");
+  if (!(opt.eps > 0)) throw invalid("eps (" + str(opt.eps) + ") must be > 0, typically 1e-8");
+  if (!(opt.weight_decay >= 0))
+    throw invalid("weight_decay (" + str(opt.weight_decay) + ") must be >= 0, typically 0.1");
+}
+
+Model::Model(const ModelConfig& config, const ModelOptions& options) : config_(config), options_(options) {
+  validate(config_, options_);
+  backend_ = options_.backend == "cuda" ? make_cuda_backend(options_.backend_options)
+                                        : make_cpu_backend(options_.backend_options);
+  struct Spec {
+    const char* name;
+    std::vector<int> shape;
+    bool decay;
+  };
+  const int Vi = config_.vocab_size, Ti = config_.context_length, Ci = config_.width, Li = config_.layers;
+  const Spec specs[NUM_PARAMS] = {
+      {"wte", {Vi, Ci}, true},          {"wpe", {Ti, Ci}, true},
+      {"ln1w", {Li, Ci}, false},        {"ln1b", {Li, Ci}, false},
+      {"qkvw", {Li, 3 * Ci, Ci}, true}, {"qkvb", {Li, 3 * Ci}, false},
+      {"attprojw", {Li, Ci, Ci}, true}, {"attprojb", {Li, Ci}, false},
+      {"ln2w", {Li, Ci}, false},        {"ln2b", {Li, Ci}, false},
+      {"fcw", {Li, 4 * Ci, Ci}, true},  {"fcb", {Li, 4 * Ci}, false},
+      {"fcprojw", {Li, Ci, 4 * Ci}, true}, {"fcprojb", {Li, Ci}, false},
+      {"lnfw", {Ci}, false},            {"lnfb", {Ci}, false},
+  };
+  size_t offset = 0;
+  for (const Spec& s : specs) {
+    ParameterTensor t;
+    t.name = s.name;
+    t.shape = s.shape;
+    t.offset = offset;
+    t.size = 1;
+    for (int d : s.shape) t.size *= (size_t)d;
+    t.weight_decay = s.decay;
+    offset += t.size;
+    layout_.push_back(t);
+  }
+  num_parameters_ = offset;
+  impl_ = std::make_unique<Impl>(*backend_, config_, options_.batch_size, layout_, num_parameters_);
+
+  // GPT-2 initialisation, drawn in layout order from one generator.
+  std::vector<float> host(num_parameters_);
+  Rng rng(options_.seed);
+  const double std_w = 0.02, std_residual = 0.02 / std::sqrt(2.0 * config_.layers);
+  for (const ParameterTensor& t : layout_) {
+    float* x = host.data() + t.offset;
+    const bool is_ln_weight = t.name == "ln1w" || t.name == "ln2w" || t.name == "lnfw";
+    if (is_ln_weight) {
+      std::fill(x, x + t.size, 1.0f);
+    } else if (!t.weight_decay) {  // biases
+      std::fill(x, x + t.size, 0.0f);
+    } else {
+      const double sd = (t.name == "attprojw" || t.name == "fcprojw") ? std_residual : std_w;
+      for (size_t i = 0; i < t.size; i++) x[i] = (float)(rng.normal() * sd);
+    }
+  }
+  backend_->upload_floats(impl_->params, host.data(), num_parameters_);
+}
+
+Model::~Model() = default;
+
+size_t Model::memory_bytes() const { return impl_->bytes; }
+
+double Model::compute_gradients(const TokenView& tokens) {
+  const size_t n = check_windows("compute_gradients", tokens, config_);
+  const int B = options_.batch_size;
+  if (n < 1 || n > (size_t)B) {
+    const size_t window = (size_t)config_.context_length + 1;
+    throw NativeError(ErrorCode::InvalidShape,
+                      "tokens holds " + std::to_string(n) + " windows; a training batch takes 1 to batch_size (" +
+                          std::to_string(B) + ") windows of context_length + 1 = " + std::to_string(window) +
+                          " ids: pass between " + std::to_string(window) + " and " +
+                          std::to_string(window * B) + " ids" +
+                          (n > (size_t)B ? " or raise batch_size" : ""));
+  }
+  Impl& im = *impl_;
+  const int nb = (int)n, T = config_.context_length;
+  for (int w = 0; w < nb; w++)
+    for (int t = 0; t < T; t++) {
+      const size_t base = (size_t)w * (T + 1) + t;
+      im.host_inputs[(size_t)w * T + t] = (int32_t)token_at(tokens, base);
+      im.host_targets[(size_t)w * T + t] = (int32_t)token_at(tokens, base + 1);
+    }
+  const size_t BT = (size_t)nb * T;
+  backend_->upload_ints(im.inputs, im.host_inputs.data(), BT);
+  backend_->upload_ints(im.targets, im.host_targets.data(), BT);
+  im.forward(nb, true);
+  backend_->zero(im.grads, num_parameters_);
+  im.backward(nb);
+  backend_->download_floats(im.host_losses.data(), im.a.losses, BT);
+  double sum = 0;
+  for (size_t i = 0; i < BT; i++) sum += im.host_losses[i];
+  return sum / (double)BT;
+}
+
+StepResult Model::train_step(const TokenView& tokens, float lr) {
+  if (!std::isfinite(lr) || lr < 0)
+    throw NativeError(ErrorCode::InvalidArgument, "lr (" + str(lr) + ") must be a finite number >= 0");
+  Impl& im = *impl_;
+  StepResult r;
+  r.loss = compute_gradients(tokens);
+  r.grad_norm = std::sqrt(backend_->sum_squares(im.grads, num_parameters_));
+  if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm))
+    throw NativeError(ErrorCode::NonFinite,
+                      "train_step " + std::to_string(step_ + 1) + ": the " +
+                          (std::isfinite(r.loss) ? "gradient norm" : "loss") + " is " +
+                          (std::isfinite(r.loss) ? str(r.grad_norm) : str(r.loss)) +
+                          "; parameters and optimizer state were left unchanged: lower lr or "
+                          "enable grad_clip");
+  const OptimizerConfig& opt = options_.optimizer;
+  const float scale =
+      opt.grad_clip > 0 && r.grad_norm > opt.grad_clip ? (float)(opt.grad_clip / r.grad_norm) : 1.0f;
+  const int step = step_ + 1;
+  for (const ParameterTensor& t : layout_)
+    backend_->adamw_update(im.params + t.offset, im.grads + t.offset, im.m + t.offset, im.v + t.offset,
+                           t.size, lr, opt.beta1, opt.beta2, opt.eps, t.weight_decay ? opt.weight_decay : 0.0f,
+                           step, scale);
+  step_ = step;
+  r.step = step_;
+  return r;
+}
+
+void Model::eval_loss(const TokenView& windows, const float* mask, double* out_losses) {
+  const size_t n = check_windows("eval_loss", windows, config_);
+  if (n == 0) return;
+  if (!out_losses) throw NativeError(ErrorCode::InvalidArgument, "eval_loss: out_losses is null");
+  Impl& im = *impl_;
+  const int T = config_.context_length, B = options_.batch_size;
+  for (size_t w0 = 0; w0 < n; w0 += B) {
+    const int nb = (int)std::min<size_t>(B, n - w0);
+    for (int w = 0; w < nb; w++)
+      for (int t = 0; t < T; t++) {
+        const size_t base = (w0 + w) * (T + 1) + t;
+        im.host_inputs[(size_t)w * T + t] = (int32_t)token_at(windows, base);
+        im.host_targets[(size_t)w * T + t] = (int32_t)token_at(windows, base + 1);
+      }
+    const size_t BT = (size_t)nb * T;
+    backend_->upload_ints(im.inputs, im.host_inputs.data(), BT);
+    backend_->upload_ints(im.targets, im.host_targets.data(), BT);
+    im.forward(nb, false);
+    backend_->download_floats(im.host_losses.data(), im.a.losses, BT);
+    for (int w = 0; w < nb; w++) {
+      const float* loss = im.host_losses.data() + (size_t)w * T;
+      double sum = 0, weight = 0;
+      if (mask) {
+        const float* mk = mask + (w0 + w) * T;
+        for (int t = 0; t < T; t++) {
+          sum += (double)mk[t] * loss[t];
+          weight += mk[t];
+        }
+      } else {
+        for (int t = 0; t < T; t++) sum += loss[t];
+        weight = T;
+      }
+      out_losses[w0 + w] = weight != 0 ? sum / weight : NAN;
+    }
+  }
+}
+
+void Model::get_parameters(float* out) const { backend_->download_floats(out, impl_->params, num_parameters_); }
+void Model::set_parameters(const float* in) { backend_->upload_floats(impl_->params, in, num_parameters_); }
+void Model::get_gradients(float* out) const { backend_->download_floats(out, impl_->grads, num_parameters_); }
+
+void Model::get_optimizer_state(float* m, float* v) const {
+  backend_->download_floats(m, impl_->m, num_parameters_);
+  backend_->download_floats(v, impl_->v, num_parameters_);
+}
+
+void Model::set_optimizer_state(const float* m, const float* v, int step) {
+  if (step < 0)
+    throw NativeError(ErrorCode::InvalidArgument, "step (" + std::to_string(step) + ") must be >= 0");
+  if (!m || !v) throw NativeError(ErrorCode::InvalidArgument, "set_optimizer_state: m and v are required");
+  backend_->upload_floats(impl_->m, m, num_parameters_);
+  backend_->upload_floats(impl_->v, v, num_parameters_);
+  step_ = step;
+}
+
+}  // namespace autoscale
