@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerInfoCommand } from './cli/info.js';
+import { registerDdoCommand } from './cli/ddo.js';
+import { registerPredictCommand } from './cli/predict.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerInfoCommand(program);
+  registerDdoCommand(program);
+  registerPredictCommand(program);
   return program;
 }
 

@@ -1,0 +1,137 @@
+// `autoscale ddo`: DDO at one scale from a results table that anyone can produce (our runner or a PyTorch loop).
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { compositionFromTokens, parseTokenCount, readCompositionFile, writeJsonAtomic, type CompositionDocument } from '../composition.js';
+import { optimizeComposition, type DdoComposition } from '../ddo/optimize.js';
+import { parseDdoResultsCsv } from '../ddo/results.js';
+
+export interface DdoCommandOptions {
+  results: string;
+  tokens?: string;
+  base?: string;
+  minMultiplier?: string;
+  maxMultiplier?: string;
+  noise?: string;
+  out?: string;
+}
+
+/** The composition document `autoscale ddo` writes: the contract fields plus fits, bounds and diagnostics. */
+export function ddoDocument(result: DdoComposition, source: string): CompositionDocument {
+  return {
+    scale: result.scale,
+    tokens: result.tokens,
+    weights: result.weights,
+    method: 'ddo',
+    results: source,
+    base: Object.fromEntries(result.domains.map((d) => [d.domain, d.baseTokens])),
+    multipliers: result.multipliers,
+    bounds: Object.fromEntries(result.domains.map((d) => [d.domain, { lower: d.lower, upper: d.upper }])),
+    activeBounds: Object.fromEntries(result.domains.filter((d) => d.bound !== null).map((d) => [d.domain, d.bound])),
+    fits: Object.fromEntries(result.domains.map((d) => [d.domain, {
+      status: d.fit.status,
+      curve: d.fit.curve,
+      alternative: d.fit.alternative,
+      points: d.fit.points,
+      residuals: d.fit.residuals,
+      rms: d.fit.rms,
+      effect: d.fit.effect,
+      message: d.fit.message,
+    }])),
+    lambda: result.lambda,
+    budgetResidual: result.budgetResidual,
+    predictedChange: result.predictedChange,
+    diagnostics: result.diagnostics,
+  };
+}
+
+function num(v: number, digits = 4): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e5 || a < 1e-3 ? v.toExponential(digits - 1) : Number(v.toPrecision(digits)).toString();
+}
+
+/** Renders rows as left-aligned columns separated by two spaces. */
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** The human-readable summary `autoscale ddo` prints. */
+export function ddoTable(result: DdoComposition): string {
+  const rows = [['domain', 'base', 'multiplier', 'tokens', 'weight', 'fit', 'a', 'b', 'c', 'bound']];
+  for (const d of result.domains) {
+    const cv = d.fit.curve;
+    rows.push([d.domain, num(d.baseTokens), num(d.multiplier), num(d.tokens), num(d.weight), d.fit.status,
+      cv ? num(cv.a) : '-', cv ? num(cv.b) : '-', cv ? num(cv.c) : '-', d.bound ?? '']);
+  }
+  const lines = [`DDO optimum at scale ${num(result.scale, 6)} tokens (${result.domains.length} domains); ` +
+    `predicted change of the normalised loss: ${num(result.predictedChange)}`, formatTable(rows)];
+  if (result.diagnostics.length) lines.push('', ...result.diagnostics.map((m) => `note: ${m}`));
+  return lines.join('\n');
+}
+
+/**
+ * Runs `autoscale ddo` without the command line: reads the files, optimises, writes --out.
+ * @example runDdoCommand({ results: 'runs.csv', tokens: '1e9', out: 'opt.json' }).table
+ */
+export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposition; document: CompositionDocument; table: string } {
+  if (options.tokens !== undefined && options.base !== undefined) {
+    throw new Error('give either --tokens (uniform base) or --base (a composition file), not both');
+  }
+  let text: string;
+  try {
+    text = readFileSync(options.results, 'utf8');
+  } catch (error) {
+    throw new Error(`${options.results}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const results = parseDdoResultsCsv(text, options.results);
+  let baseTokens: Record<string, number>;
+  if (options.base !== undefined) {
+    const base = readCompositionFile(options.base);
+    const unknown = results.domains.filter((d) => !(d in base.tokens));
+    if (unknown.length) throw new Error(`${options.results}: domain(s) ${unknown.join(', ')} not in the base composition ${options.base}`);
+    const missing = Object.keys(base.tokens).filter((d) => !results.domains.includes(d));
+    if (missing.length) throw new Error(`${options.base}: domain(s) ${missing.join(', ')} have no perturbation runs in ${options.results}`);
+    const zero = Object.entries(base.tokens).filter(([, v]) => !(v > 0)).map(([d]) => d);
+    if (zero.length) throw new Error(`${options.base}: domain(s) ${zero.join(', ')} have 0 tokens; DDO perturbs quantities multiplicatively, so each needs a positive base`);
+    baseTokens = base.tokens;
+  } else {
+    const total = options.tokens !== undefined ? parseTokenCount(options.tokens, '--tokens') : 1;
+    baseTokens = compositionFromTokens(Object.fromEntries(results.domains.map((d) => [d, total / results.domains.length]))).tokens;
+  }
+  const bound = (v: string | undefined, flag: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const x = Number(v);
+    if (!(Number.isFinite(x) && x >= 0)) throw new Error(`${flag} "${v}" must be a number >= 0, e.g. 0.25`);
+    return x;
+  };
+  const minMultiplier = bound(options.minMultiplier, '--min-multiplier');
+  const maxMultiplier = bound(options.maxMultiplier, '--max-multiplier');
+  const noise = bound(options.noise, '--noise');
+  const result = optimizeComposition(results, {
+    baseTokens,
+    ...(minMultiplier !== undefined ? { minMultiplier } : {}),
+    ...(maxMultiplier !== undefined ? { maxMultiplier } : {}),
+    ...(noise !== undefined ? { noise } : {}),
+  });
+  const document = ddoDocument(result, options.results);
+  if (options.out) writeJsonAtomic(options.out, document);
+  return { result, document, table: ddoTable(result) };
+}
+
+export function registerDdoCommand(program: Command): void {
+  program
+    .command('ddo')
+    .description('Direct Data Optimization at one scale: fit the perturbation runs and solve for the optimal composition')
+    .requiredOption('--results <runs.csv>', 'CSV with header domain,multiplier,loss: one row "base,1,<loss>" and one row per perturbation run')
+    .option('--tokens <N>', 'total tokens N of a uniform base composition over the domains named (default 1); 1e9, 1000000000 or 1B')
+    .option('--base <base.json>', 'base composition file {"scale", "tokens"} instead of a uniform one')
+    .option('--min-multiplier <X>', 'lower bound on every multiplier (default: each domain\'s smallest multiplier tried)')
+    .option('--max-multiplier <Y>', 'upper bound on every multiplier (default: each domain\'s largest multiplier tried)')
+    .option('--noise <sd>', 'standard deviation of one normalised loss; domains whose fall is within the noise are held at their base')
+    .option('--out <composition.json>', 'write the composition, fits, active bounds and diagnostics as JSON')
+    .action((options: DdoCommandOptions) => {
+      const { table } = runDdoCommand(options);
+      process.stdout.write(`${table}\n${options.out ? `\nwrote ${options.out}\n` : ''}`);
+    });
+}

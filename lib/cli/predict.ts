@@ -1,0 +1,121 @@
+// `autoscale predict`: AutoScale from optimal compositions at two or more scales to a target scale.
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { predictComposition, supplyCaps, type CompositionPrediction } from '../autoscale.js';
+import { parseTokenCount, readCompositionFile, writeJsonAtomic, type CompositionDocument } from '../composition.js';
+import { formatTable } from './ddo.js';
+
+export interface PredictCommandOptions {
+  scale: string[];
+  target: string;
+  supply?: string;
+  epochs?: string;
+  out?: string;
+}
+
+function num(v: number, digits = 4): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e5 || a < 1e-3 ? v.toExponential(digits - 1) : Number(v.toPrecision(digits)).toString();
+}
+
+/** The composition document `autoscale predict` writes. */
+export function predictDocument(p: CompositionPrediction, sources: string[]): CompositionDocument {
+  const t = p.trajectory;
+  return {
+    scale: p.scale,
+    tokens: p.tokens,
+    weights: p.weights,
+    method: 'autoscale',
+    sources,
+    s: p.s,
+    capped: p.capped,
+    trajectory: {
+      totals: t.totals,
+      s: t.s,
+      domains: Object.fromEntries(t.domains.map((d, i) => [d, { alpha: t.alpha[i], beta: t.beta[i], residuals: t.residuals[i] }])),
+      rms: t.rms,
+    },
+    leaveOneScaleOut: p.leaveOneScaleOut,
+    diagnostics: p.diagnostics,
+  };
+}
+
+/** The human-readable summary `autoscale predict` prints. */
+export function predictTable(p: CompositionPrediction): string {
+  const t = p.trajectory;
+  const header = ['domain', ...t.totals.map((n) => `w@${num(n, 3)}`), `w@${num(p.scale, 3)}`, 'tokens', 'growth/s', 'capped'];
+  const rows = [header];
+  t.domains.forEach((d, i) => {
+    const ws = t.totals.map((n, k) => num(Math.exp(t.alpha[i]! + t.beta[i]! * t.s[k]! + t.residuals[i]![k]!) / n));
+    rows.push([d, ...ws, num(p.weights[d]!), num(p.tokens[d]!), `x${num(Math.exp(t.beta[i]!))}`, p.capped.includes(d) ? 'yes' : '']);
+  });
+  const lines = [`AutoScale prediction at ${num(p.scale, 6)} tokens from ${t.totals.length} scales (s = ${num(p.s)}; fit rms ${num(t.rms)} in ln tokens)`,
+    formatTable(rows)];
+  if (p.leaveOneScaleOut) {
+    lines.push('', 'leave-one-scale-out (each scale predicted from the others):');
+    lines.push(formatTable([['scale', 'max rel. error (tokens)', 'max weight error'],
+      ...p.leaveOneScaleOut.map((l) => [num(l.scale), num(l.maxRelativeError), num(l.maxWeightError)])]));
+  }
+  if (p.diagnostics.length) lines.push('', ...p.diagnostics.map((m) => `note: ${m}`));
+  return lines.join('\n');
+}
+
+/**
+ * Runs `autoscale predict` without the command line.
+ * @example runPredictCommand({ scale: ['a.json', 'b.json'], target: '1e10' }).table
+ */
+export function runPredictCommand(options: PredictCommandOptions): { prediction: CompositionPrediction; document: CompositionDocument; table: string } {
+  const files = options.scale ?? [];
+  if (files.length < 2) throw new Error(`give at least two --scale files (got ${files.length}); AutoScale needs optimal compositions at two or more scales`);
+  const target = parseTokenCount(options.target, '--target');
+  const scales = files.map((f) => readCompositionFile(f));
+  const names0 = Object.keys(scales[0]!.tokens);
+  scales.forEach((sc, k) => {
+    const names = Object.keys(sc.tokens);
+    const unknown = names.filter((d) => !names0.includes(d));
+    const missing = names0.filter((d) => !names.includes(d));
+    if (unknown.length || missing.length) {
+      throw new Error(`${files[k]}: domains differ from ${files[0]}` + (unknown.length ? `; unknown: ${unknown.join(', ')}` : '') +
+        (missing.length ? `; missing: ${missing.join(', ')}` : ''));
+    }
+  });
+  let supply: Record<string, number> | undefined;
+  if (options.supply !== undefined) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(options.supply, 'utf8'));
+    } catch (error) {
+      throw new Error(`${options.supply}: cannot read a JSON object {"<domain>": unique tokens} (${(error as Error).message})`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${options.supply}: must be an object {"<domain>": unique tokens, ...}`);
+    for (const [d, v] of Object.entries(raw)) {
+      if (!names0.includes(d)) throw new Error(`${options.supply}: unknown domain "${d}" (domains: ${names0.join(', ')})`);
+      if (typeof v !== 'number' || !(v >= 0)) throw new Error(`${options.supply}: unique tokens of "${d}" must be a number >= 0`);
+    }
+    const epochs = options.epochs !== undefined ? Number(options.epochs) : 1;
+    if (!(Number.isFinite(epochs) && epochs > 0)) throw new Error(`--epochs "${options.epochs}" must be a positive number`);
+    supply = supplyCaps(raw as Record<string, number>, epochs);
+  } else if (options.epochs !== undefined) {
+    throw new Error('--epochs needs --supply (the unique tokens per domain)');
+  }
+  const prediction = predictComposition(scales, target, supply ? { supply } : {});
+  const document = predictDocument(prediction, files);
+  if (options.out) writeJsonAtomic(options.out, document);
+  return { prediction, document, table: predictTable(prediction) };
+}
+
+export function registerPredictCommand(program: Command): void {
+  program
+    .command('predict')
+    .description('AutoScale: predict the optimal composition at a target scale from optimal compositions at smaller scales')
+    .requiredOption('--scale <composition.json>', 'optimal composition at one scale (repeat: two or more)', (v: string, prev: string[] = []) => [...prev, v])
+    .requiredOption('--target <T>', 'target total tokens: 1e10, 10000000000 or 10B')
+    .option('--supply <supply.json>', 'unique tokens per domain {"<domain>": tokens}; predictions are capped at supply x epochs')
+    .option('--epochs <E>', 'passes allowed over each domain\'s unique tokens (default 1; needs --supply)')
+    .option('--out <predicted.json>', 'write the prediction, trajectory fit and diagnostics as JSON')
+    .action((options: PredictCommandOptions) => {
+      const { table } = runPredictCommand(options);
+      process.stdout.write(`${table}\n${options.out ? `\nwrote ${options.out}\n` : ''}`);
+    });
+}

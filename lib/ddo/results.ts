@@ -1,0 +1,131 @@
+// The DDO results table (runs.csv): the contract between whoever trained the proxy runs (our runner, or a
+// PyTorch user) and the DDO fit. Header `domain,multiplier,loss`; one row `base,1,<loss>` for the base run;
+// one row per perturbation run: the perturbed domain, the multiplier applied to it, the run's evaluation loss
+// (or perplexity). Parsing is pure: text in, validated table out, errors naming the source and line.
+
+export interface DdoResultRow {
+  domain: string;
+  multiplier: number;
+  loss: number;
+  /** 1-based line in the source. */
+  line: number;
+}
+
+export interface DdoResults {
+  /** Evaluation loss of the base run. */
+  baseLoss: number;
+  /** Perturbed domains in order of first appearance. */
+  domains: string[];
+  /** Perturbation rows (the base row excluded). */
+  runs: DdoResultRow[];
+}
+
+/** The domain name that marks the base run's row. */
+export const BASE_ROW = 'base';
+
+function splitCsvLine(line: string, where: string): string[] {
+  const fields: string[] = [];
+  let i = 0;
+  for (;;) {
+    let field = '';
+    if (line[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= line.length) throw new SyntaxError(`${where}: unterminated quoted field; close it with "`);
+        if (line[i] === '"') {
+          if (line[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        field += line[i++];
+      }
+      const rest = line.indexOf(',', i);
+      const tail = (rest < 0 ? line.slice(i) : line.slice(i, rest)).trim();
+      if (tail) throw new SyntaxError(`${where}: text after a closing quote ("${tail}")`);
+      fields.push(field);
+      if (rest < 0) return fields;
+      i = rest + 1;
+    } else {
+      const rest = line.indexOf(',', i);
+      field = rest < 0 ? line.slice(i) : line.slice(i, rest);
+      fields.push(field.trim());
+      if (rest < 0) return fields;
+      i = rest + 1;
+    }
+  }
+}
+
+function parseNumber(text: string, where: string, what: string, example: string): number {
+  const v = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isFinite(v)) throw new SyntaxError(`${where}: ${what} "${text}" is not a number; write e.g. ${example}`);
+  return v;
+}
+
+/**
+ * Parses and validates a DDO results CSV. Checks: the header, three fields per row, numbers, positive
+ * multipliers and losses, exactly one base row with multiplier 1, no repeated (domain, multiplier) pair, no
+ * perturbation row with multiplier 1, and at least two multipliers per domain (three points with the base).
+ *
+ * @example
+ * parseDdoResultsCsv('domain,multiplier,loss\nbase,1,3.2\nweb,0.333,3.3\nweb,3,3.15\n', 'runs.csv')
+ * // { baseLoss: 3.2, domains: ['web'], runs: [{ domain: 'web', multiplier: 0.333, loss: 3.3, line: 3 }, ...] }
+ */
+export function parseDdoResultsCsv(text: string, source = 'runs.csv'): DdoResults {
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const headerIndex = lines.findIndex((l) => l.trim() !== '');
+  if (headerIndex < 0) throw new SyntaxError(`${source}: empty file; it needs the header "domain,multiplier,loss" and one row per run`);
+  const header = splitCsvLine(lines[headerIndex]!, `${source} line ${headerIndex + 1}`).map((h) => h.toLowerCase());
+  if (header.join(',') !== 'domain,multiplier,loss') {
+    throw new SyntaxError(`${source} line ${headerIndex + 1}: header is "${lines[headerIndex]!.trim()}"; it must be "domain,multiplier,loss"`);
+  }
+  let baseLoss: number | null = null;
+  let baseLine = 0;
+  const runs: DdoResultRow[] = [];
+  const seen = new Map<string, number>();
+  const domains: string[] = [];
+  for (let k = headerIndex + 1; k < lines.length; k++) {
+    const raw = lines[k]!;
+    if (raw.trim() === '') continue;
+    const line = k + 1;
+    const where = `${source} line ${line}`;
+    const fields = splitCsvLine(raw, where);
+    if (fields.length !== 3) throw new SyntaxError(`${where}: ${fields.length} fields; each row needs domain,multiplier,loss`);
+    const [domain, mText, lText] = fields as [string, string, string];
+    if (domain === '') throw new SyntaxError(`${where}: empty domain name`);
+    const multiplier = parseNumber(mText, where, 'multiplier', '3 or 0.3333');
+    const loss = parseNumber(lText, where, 'loss', '3.217');
+    if (!(loss > 0)) throw new RangeError(`${where}: loss ${lText} must be positive (a validation loss or perplexity)`);
+    if (!(multiplier > 0)) throw new RangeError(`${where}: multiplier ${mText} must be positive`);
+    if (domain === BASE_ROW) {
+      if (baseLoss !== null) throw new RangeError(`${where}: a second base row (the first is on line ${baseLine}); keep one`);
+      if (multiplier !== 1) throw new RangeError(`${where}: the base row has multiplier ${mText}; it must be 1`);
+      baseLoss = loss;
+      baseLine = line;
+      continue;
+    }
+    if (multiplier === 1) {
+      throw new RangeError(`${where}: domain "${domain}" with multiplier 1 is the base run; put its loss in the row "base,1,<loss>"`);
+    }
+    const key = `${domain}\u0000${multiplier}`;
+    const prev = seen.get(key);
+    if (prev !== undefined) {
+      throw new RangeError(`${where}: duplicate run (domain "${domain}", multiplier ${mText}), first on line ${prev}; keep one row per run`);
+    }
+    seen.set(key, line);
+    if (!domains.includes(domain)) domains.push(domain);
+    runs.push({ domain, multiplier, loss, line });
+  }
+  if (baseLoss === null) throw new RangeError(`${source}: no base row; add "base,1,<loss of the base run>"`);
+  if (domains.length === 0) throw new RangeError(`${source}: no perturbation rows; add rows "<domain>,<multiplier>,<loss>"`);
+  for (const d of domains) {
+    const ms = runs.filter((r) => r.domain === d).map((r) => r.multiplier);
+    if (ms.length < 2) {
+      throw new RangeError(`${source}: domain "${d}" has one perturbation run (multiplier ${ms[0]}); DDO needs at least two per domain (e.g. 0.3333 and 3)`);
+    }
+  }
+  return { baseLoss, domains, runs };
+}
