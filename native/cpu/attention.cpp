@@ -17,6 +17,7 @@ namespace {
 
 inline float dot(const float* a, const float* b, int n) {
   float s = 0;
+#pragma omp simd reduction(+ : s)
   for (int i = 0; i < n; i++) s += a[i] * b[i];
   return s;
 }

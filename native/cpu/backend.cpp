@@ -141,6 +141,7 @@ class CpuBackend : public Backend {
     for (size_t blk = 0; blk < blocks; blk++) {
       const size_t i0 = blk * kSumBlock, i1 = i0 + kSumBlock < n ? i0 + kSumBlock : n;
       double s = 0;
+#pragma omp simd reduction(+ : s)
       for (size_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
       partial[blk] = s;
     }

@@ -20,9 +20,11 @@ void layernorm_forward_cpu(float* out, float* mean, float* rstd, const float* in
     // Two passes (mean, then centred variance) for accuracy; double accumulators because a
     // row can be thousands of channels wide.
     double s = 0;
+#pragma omp simd reduction(+ : s)
     for (int c = 0; c < C; c++) s += x[c];
     const float m = (float)(s / C);
     double v = 0;
+#pragma omp simd reduction(+ : v)
     for (int c = 0; c < C; c++) {
       const float d = x[c] - m;
       v += (double)d * d;
@@ -46,6 +48,7 @@ void layernorm_backward_cpu(float* dinp, float* dweight, float* dbias, const flo
     float* dx = dinp + (size_t)n * C;
     const float m = mean[n], r = rstd[n];
     double sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
     for (int c = 0; c < C; c++) {
       const float g = d[c] * weight[c];
       sg += g;

@@ -6,8 +6,9 @@
 // The GEMM: C (M,N) = A (M,K) @ B (K,N), A and B read through strides so no operand is ever
 // transposed as a whole. Work is split into (row block, column block) tasks, each owned by one
 // thread (no races). Inside a task, for each block of KC rows of B, the KC x COLS panel of B is
-// packed contiguously (NR columns at a time, zero padded), then an MR x NR register tile of C is
-// accumulated over the panel: per k, one broadcast of A times two vectors of B per row (FMA). Each element of C is summed in the same order for
+// packed contiguously (NR columns at a time, zero padded), and so is the task's block of A (MR rows
+// at a time); then each MR x NR register tile of C is accumulated over the panels: per k, one
+// broadcast of A times two vectors of B per row (FMA). Each element of C is summed in the same order for
 // any thread count, so the results do not depend on `threads`.
 #include <omp.h>
 
@@ -43,39 +44,26 @@ struct Strided {  // X(i, j) = p[i * rs + j * cs]
   long rs, cs;
 };
 
-// C[0..ROWS, 0..nr) (+)= A[0..ROWS, 0..kc) @ panel (kc, NR); `first` overwrites C with
-// acc (+ bias[j] when bias is given) instead of accumulating.
-template <int ROWS>
-inline void micro_tile(float* c, long ldc, const float* a, long a_rs, long a_cs, const float* panel,
-                       int kc, int nr, bool first, const float* bias) {
-  vec acc[ROWS][2] = {};
+// C[0..rows, 0..nr) (+)= Apanel (MR, kc) @ Bpanel (kc, NR), both packed k-major; `first`
+// overwrites C with acc (+ bias[j] when bias is given) instead of accumulating.
+inline void micro_tile(float* c, long ldc, const float* apanel, const float* bpanel, int kc, int rows,
+                       int nr, bool first, const float* bias) {
+  vec acc[MR][2] = {};
   for (int k = 0; k < kc; k++) {
-    const vec b0 = *reinterpret_cast<const vec*>(panel + (size_t)k * NR);
-    const vec b1 = *reinterpret_cast<const vec*>(panel + (size_t)k * NR + W);
-    for (int i = 0; i < ROWS; i++) {
-      const float ai = a[i * a_rs + k * a_cs];
-      acc[i][0] += ai * b0;
-      acc[i][1] += ai * b1;
+    const vec b0 = *reinterpret_cast<const vec*>(bpanel + (size_t)k * NR);
+    const vec b1 = *reinterpret_cast<const vec*>(bpanel + (size_t)k * NR + W);
+    const float* a = apanel + (size_t)k * MR;
+    for (int i = 0; i < MR; i++) {
+      acc[i][0] += a[i] * b0;
+      acc[i][1] += a[i] * b1;
     }
   }
-  for (int i = 0; i < ROWS; i++) {
+  for (int i = 0; i < rows; i++) {
     float* ci = c + i * ldc;
     for (int j = 0; j < nr; j++) {
       const float x = acc[i][j / W][j % W];
       ci[j] = first ? x + (bias ? bias[j] : 0.0f) : ci[j] + x;
     }
-  }
-}
-
-// Rows i0..i1 of one strip, MR at a time, then the remainder in one smaller tile.
-template <int ROWS>
-inline void tail_tile(int rows, float* c, long ldc, const float* a, long a_rs, long a_cs,
-                      const float* panel, int kc, int nr, bool first, const float* bias) {
-  if constexpr (ROWS > 0) {
-    if (rows == ROWS)
-      micro_tile<ROWS>(c, ldc, a, a_rs, a_cs, panel, kc, nr, first, bias);
-    else
-      tail_tile<ROWS - 1>(rows, c, ldc, a, a_rs, a_cs, panel, kc, nr, first, bias);
   }
 }
 
@@ -96,28 +84,52 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   }
   const int row_blocks = (M + row_block - 1) / row_block;
   const int col_blocks = (N + col_block - 1) / col_block;
-  const size_t panel_floats = (size_t)KC * col_block;
+  // per thread: the packed B panel (KC x col_block) then the packed A panel (row_block x KC)
+  const size_t panel_floats = (size_t)KC * (col_block + row_block);
   std::unique_ptr<float[]> scratch = alloc_scratch_floats(panel_floats * threads, "matmul");
 
 #pragma omp parallel for collapse(2) num_threads(threads) schedule(dynamic)
   for (int rb = 0; rb < row_blocks; rb++) {
     for (int cb = 0; cb < col_blocks; cb++) {
       float* panel = scratch.get() + panel_floats * omp_get_thread_num();
+      float* apanel = panel + (size_t)KC * col_block;
       const int i0 = rb * row_block, i1 = std::min(M, i0 + row_block);
       const int j0 = cb * col_block, j1 = std::min(N, j0 + col_block);
       const int strips = (j1 - j0 + NR - 1) / NR;
       for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = std::min(KC, K - k0);
-        // pack B[k0..k0+kc, j0..j1) as `strips` panels of (kc, NR), zero padded past j1
+        // pack B[k0..k0+kc, j0..j1) as `strips` panels of (kc, NR), zero padded past j1;
+        // the loop order follows B's contiguous axis so that the reads stream
         for (int s = 0; s < strips; s++) {
           float* p = panel + (size_t)s * kc * NR;
-          for (int jj = 0; jj < NR; jj++) {
-            const int j = j0 + s * NR + jj;
-            if (j < j1) {
-              const float* src = B.p + (long)k0 * B.rs + (long)j * B.cs;
-              for (int k = 0; k < kc; k++) p[k * NR + jj] = src[k * B.rs];
-            } else {
-              for (int k = 0; k < kc; k++) p[k * NR + jj] = 0.0f;
+          const int js = j0 + s * NR, nr = std::min(NR, j1 - js);
+          if (B.cs == 1) {
+            for (int k = 0; k < kc; k++) {
+              const float* src = B.p + (long)(k0 + k) * B.rs + js;
+              for (int jj = 0; jj < NR; jj++) p[k * NR + jj] = jj < nr ? src[jj] : 0.0f;
+            }
+          } else {
+            for (int jj = 0; jj < NR; jj++) {
+              const float* src = B.p + (long)k0 * B.rs + (long)(js + jj) * B.cs;
+              for (int k = 0; k < kc; k++) p[k * NR + jj] = jj < nr ? src[k * B.rs] : 0.0f;
+            }
+          }
+        }
+        // pack A[i0..i1, k0..k0+kc) as groups of MR rows, each (kc, MR), zero padded past i1
+        // (A may be read with a large stride, e.g. dout^T: packing makes it one contiguous stream)
+        const int groups = (i1 - i0 + MR - 1) / MR;
+        for (int gi = 0; gi < groups; gi++) {
+          float* q = apanel + (size_t)gi * kc * MR;
+          const int is = i0 + gi * MR, mr = std::min(MR, i1 - is);
+          if (A.rs == 1) {
+            for (int k = 0; k < kc; k++) {
+              const float* src = A.p + is + (long)(k0 + k) * A.cs;
+              for (int ii = 0; ii < MR; ii++) q[k * MR + ii] = ii < mr ? src[ii] : 0.0f;
+            }
+          } else {
+            for (int ii = 0; ii < MR; ii++) {
+              const float* src = A.p + (long)(is + ii) * A.rs + (long)k0 * A.cs;
+              for (int k = 0; k < kc; k++) q[k * MR + ii] = ii < mr ? src[k * A.cs] : 0.0f;
             }
           }
         }
@@ -126,13 +138,11 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
           const float* p = panel + (size_t)s * kc * NR;
           const int j = j0 + s * NR, nr = std::min(NR, j1 - j);
           const float* bj = bias ? bias + j : nullptr;
-          int i = i0;
-          for (; i + MR <= i1; i += MR)
-            micro_tile<MR>(c + i * ldc + j, ldc, A.p + i * A.rs + k0 * A.cs, A.rs, A.cs, p, kc, nr,
-                           first, bj);
-          if (i < i1)
-            tail_tile<MR - 1>(i1 - i, c + i * ldc + j, ldc, A.p + i * A.rs + k0 * A.cs, A.rs, A.cs, p,
-                              kc, nr, first, bj);
+          for (int gi = 0; gi < groups; gi++) {
+            const int i = i0 + gi * MR;
+            micro_tile(c + i * ldc + j, ldc, apanel + (size_t)gi * kc * MR, p, kc, std::min(MR, i1 - i), nr,
+                       first, bj);
+          }
         }
       }
     }
