@@ -64,7 +64,7 @@ export function ddoTable(result: DdoComposition): string {
     rows.push([d.domain, num(d.baseTokens), num(d.multiplier), num(d.tokens), num(d.weight), d.fit.status,
       cv ? num(cv.a) : '-', cv ? num(cv.b) : '-', cv ? num(cv.c) : '-', d.bound ?? '']);
   }
-  const lines = [`DDO optimum at scale ${num(result.scale, 6)} tokens (${result.domains.length} domains); ` +
+  const lines = [`DDO optimum at scale ${Number(result.scale.toPrecision(12))} tokens (${result.domains.length} domains); ` +
     `predicted change of the normalised loss: ${num(result.predictedChange)}`, formatTable(rows)];
   if (result.diagnostics.length) lines.push('', ...result.diagnostics.map((m) => `note: ${m}`));
   return lines.join('\n');

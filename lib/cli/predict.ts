@@ -50,7 +50,7 @@ export function predictTable(p: CompositionPrediction): string {
     const ws = t.totals.map((n, k) => num(Math.exp(t.alpha[i]! + t.beta[i]! * t.s[k]! + t.residuals[i]![k]!) / n));
     rows.push([d, ...ws, num(p.weights[d]!), num(p.tokens[d]!), `x${num(Math.exp(t.beta[i]!))}`, p.capped.includes(d) ? 'yes' : '']);
   });
-  const lines = [`AutoScale prediction at ${num(p.scale, 6)} tokens from ${t.totals.length} scales (s = ${num(p.s)}; fit rms ${num(t.rms)} in ln tokens)`,
+  const lines = [`AutoScale prediction at ${Number(p.scale.toPrecision(12))} tokens from ${t.totals.length} scales (s = ${num(p.s)}; fit rms ${num(t.rms)} in ln tokens)`,
     formatTable(rows)];
   if (p.leaveOneScaleOut) {
     lines.push('', 'leave-one-scale-out (each scale predicted from the others):');
