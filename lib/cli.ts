@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { registerInfoCommand } from './cli/info.js';
 import { registerDdoCommand } from './cli/ddo.js';
 import { registerPredictCommand } from './cli/predict.js';
+import { registerDataCommand } from './cli/data.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerInfoCommand(program);
   registerDdoCommand(program);
   registerPredictCommand(program);
+  registerDataCommand(program);
   return program;
 }
 

@@ -9,3 +9,5 @@ export * from './ddo/results.js';
 export * from './ddo/optimize.js';
 export * from './autoscale.js';
 export * from './composition.js';
+// Data: corpora, tokenizers, shard cache, held-out split, mixture sampler, demo corpus (lib/data/).
+export * from './data/index.js';

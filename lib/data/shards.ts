@@ -1,0 +1,346 @@
+// The shard cache: each domain tokenized once into binary shards, in a folder named by a key of its
+// sources' content, the reader options and the tokenizer. A rerun with the same content finds the
+// folder and reads it back; a change in any byte makes a new key.
+//
+// Layout of <cacheDir>/<key>/:
+//   tokens-00000.bin ...  uint16 little-endian token ids: every document followed by the tokenizer's
+//                         endOfText id, documents in source order, split into shards of <= 2^24 tokens
+//   documents.bin         float64 little-endian: documents + 1 token offsets (document d is
+//                         tokens [offsets[d], offsets[d+1]), its endOfText included)
+//   document-hashes.bin   uint32 little-endian: 2 per document, the first 8 bytes of SHA-256 of its text
+//   manifest.json         written last: counts, shard sizes, sources; its presence marks completeness
+//
+// Atomicity: everything is written into a hidden temporary folder beside the entry, each file
+// fsynced, the manifest last, then the folder is renamed into place (one atomic rename). A killed
+// prepare leaves only a temporary folder, which no reader takes for an entry and which the next
+// prepare of that key removes once its process is gone.
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DataError } from './errors.js';
+import { readDocuments, readFileChunks, type SourceFile } from './sources.js';
+import type { Tokenizer } from './tokenizer.js';
+
+/** Version of the layout above; part of every key, so a new layout never reads an old entry. */
+export const SHARD_FORMAT_VERSION = 1;
+
+const SHARD_TOKENS = 1 << 24;
+
+/** The manifest.json of a cache entry. */
+export interface ShardManifest {
+  format: 'autoscale-lm-shards';
+  version: number;
+  key: string;
+  /** The domain that created the entry (entries are shared by content, so informational only). */
+  domain: string;
+  tokenizer: string;
+  vocabSize: number;
+  endOfText: number;
+  /** Tokens in all shards, endOfText ids included. */
+  tokens: number;
+  documents: number;
+  /** Source bytes read. */
+  sourceBytes: number;
+  sources: Array<{ path: string; bytes: number }>;
+  shards: Array<{ file: string; tokens: number }>;
+  createdAt: string;
+}
+
+/** A domain's tokenized documents, as read from the cache. */
+export interface DomainShards {
+  key: string;
+  /** The entry's folder. */
+  dir: string;
+  manifest: ShardManifest;
+  /** All documents' tokens, each document followed by endOfText. */
+  tokens: Uint16Array;
+  /** documents + 1 offsets into `tokens`. */
+  offsets: Float64Array;
+  /** 2 per document: the first 8 bytes of SHA-256 of the document text, as two uint32. */
+  documentHashes: Uint32Array;
+  /** True if the entry was found in the cache, false if this call tokenized it. */
+  cached: boolean;
+}
+
+/** Progress of preparing one domain. */
+export interface ShardProgress {
+  domain: string;
+  /** hashing: reading the sources for the key; tokenizing: writing shards; cached: entry found. */
+  phase: 'hashing' | 'tokenizing' | 'cached' | 'done';
+  bytesDone: number;
+  bytesTotal: number;
+  /** Tokens written so far (tokenizing, done). */
+  tokens: number;
+}
+
+/**
+ * The cache key of a domain: SHA-256 over the layout version, the tokenizer, and each file's reader
+ * options and content (not its path or time: moving or touching a corpus keeps its key).
+ *
+ * @example
+ * const key = await shardKey(files, getTokenizer('byte')); // 'byte-3f2a...'
+ */
+export async function shardKey(files: SourceFile[], tokenizer: Tokenizer, onBytes?: (bytes: number) => void): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify({ version: SHARD_FORMAT_VERSION, tokenizer: tokenizer.name, vocabSize: tokenizer.vocabSize, endOfText: tokenizer.endOfText }));
+  for (const file of files) {
+    hash.update(JSON.stringify({ format: file.format, field: file.field, separator: file.separator, invalidUtf8: file.invalidUtf8 }));
+    let bytes = 0;
+    for await (const chunk of readFileChunks(file.path)) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      onBytes?.(chunk.length);
+    }
+    hash.update(`\0${bytes}\0`); // file boundary: two files never hash like their concatenation
+  }
+  return `${tokenizer.name}-${hash.digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * A domain's shards: read from `<cacheDir>/<key>` when that entry is complete, otherwise tokenized
+ * from the sources and written atomically. Throws a DataError (and leaves nothing that looks like an
+ * entry) if a source is bad or the domain has no text.
+ *
+ * @example
+ * const shards = await domainShards('books', files, getTokenizer('byte'), '/tmp/cache');
+ * shards.manifest.documents // documents in the domain
+ */
+export async function domainShards(
+  domain: string,
+  files: SourceFile[],
+  tokenizer: Tokenizer,
+  cacheDir: string,
+  onProgress?: (progress: ShardProgress) => void,
+): Promise<DomainShards> {
+  if (os.endianness() !== 'LE') throw new Error('the shard cache assumes a little-endian machine');
+  const bytesTotal = files.reduce((sum, file) => sum + file.bytes, 0);
+  let hashed = 0;
+  onProgress?.({ domain, phase: 'hashing', bytesDone: 0, bytesTotal, tokens: 0 });
+  const key = await shardKey(files, tokenizer, (bytes) => {
+    hashed += bytes;
+    onProgress?.({ domain, phase: 'hashing', bytesDone: hashed, bytesTotal, tokens: 0 });
+  });
+  await mkdir(cacheDir, { recursive: true });
+  const dir = path.join(cacheDir, key);
+  const found = await loadShards(dir, key);
+  if (found) {
+    onProgress?.({ domain, phase: 'cached', bytesDone: bytesTotal, bytesTotal, tokens: found.manifest.tokens });
+    return found;
+  }
+  await removeStaleTemporaries(cacheDir, key);
+  await rm(dir, { recursive: true, force: true }); // an incomplete or damaged entry
+  const temporary = path.join(cacheDir, `.${key}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(temporary);
+    await writeShards(domain, key, files, tokenizer, temporary, bytesTotal, onProgress);
+    try {
+      await rename(temporary, dir);
+    } catch (error) {
+      // Another prepare of the same content finished first: its entry is as good as ours.
+      const code = (error as { code?: string }).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+    }
+    fsyncDirectory(cacheDir);
+  } finally {
+    await rm(temporary, { recursive: true, force: true });
+  }
+  const written = await loadShards(dir, key);
+  if (!written) throw new DataError('ERR_DATA_CACHE', `the cache entry ${dir} was written but cannot be read back; fix: check the disk and delete the folder`, { file: dir });
+  written.cached = false;
+  onProgress?.({ domain, phase: 'done', bytesDone: bytesTotal, bytesTotal, tokens: written.manifest.tokens });
+  return written;
+}
+
+/**
+ * Reads a complete cache entry, or returns null when the folder is absent or incomplete (no manifest,
+ * or files whose sizes disagree with it).
+ *
+ * @example
+ * const shards = await loadShards('/tmp/cache/byte-3f2a...', 'byte-3f2a...');
+ */
+export async function loadShards(dir: string, key: string): Promise<DomainShards | null> {
+  let manifest: ShardManifest;
+  try {
+    manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as ShardManifest;
+  } catch {
+    return null;
+  }
+  if (manifest.format !== 'autoscale-lm-shards' || manifest.version !== SHARD_FORMAT_VERSION || manifest.key !== key) return null;
+  try {
+    const tokens = new Uint16Array(manifest.tokens);
+    let at = 0;
+    for (const shard of manifest.shards) {
+      const bytes = await readFile(path.join(dir, shard.file));
+      if (bytes.length !== shard.tokens * 2) return null;
+      new Uint8Array(tokens.buffer, at * 2, bytes.length).set(bytes);
+      at += shard.tokens;
+    }
+    if (at !== manifest.tokens) return null;
+    const offsetBytes = await readFile(path.join(dir, 'documents.bin'));
+    const hashBytes = await readFile(path.join(dir, 'document-hashes.bin'));
+    if (offsetBytes.length !== (manifest.documents + 1) * 8 || hashBytes.length !== manifest.documents * 8) return null;
+    const offsets = new Float64Array(manifest.documents + 1);
+    new Uint8Array(offsets.buffer).set(offsetBytes);
+    const documentHashes = new Uint32Array(manifest.documents * 2);
+    new Uint8Array(documentHashes.buffer).set(hashBytes);
+    if (offsets[manifest.documents] !== manifest.tokens) return null;
+    return { key, dir, manifest, tokens, offsets, documentHashes, cached: true };
+  } catch {
+    return null;
+  }
+}
+
+async function writeShards(
+  domain: string,
+  key: string,
+  files: SourceFile[],
+  tokenizer: Tokenizer,
+  dir: string,
+  bytesTotal: number,
+  onProgress?: (progress: ShardProgress) => void,
+): Promise<void> {
+  const shards: ShardManifest['shards'] = [];
+  let buffer = new Uint16Array(SHARD_TOKENS);
+  let filled = 0;
+  let tokens = 0;
+  const offsets = new GrowableArray(Float64Array);
+  const hashes = new GrowableArray(Uint32Array);
+  offsets.push(0);
+  const flush = (): void => {
+    if (filled === 0) return;
+    const file = `tokens-${String(shards.length).padStart(5, '0')}.bin`;
+    writeFileSynced(path.join(dir, file), new Uint8Array(buffer.buffer, 0, filled * 2));
+    shards.push({ file, tokens: filled });
+    filled = 0;
+  };
+  const append = (ids: Uint16Array): void => {
+    let from = 0;
+    while (from < ids.length) {
+      const take = Math.min(ids.length - from, SHARD_TOKENS - filled);
+      buffer.set(ids.subarray(from, from + take), filled);
+      filled += take;
+      from += take;
+      if (filled === SHARD_TOKENS) flush();
+    }
+    tokens += ids.length;
+  };
+  const endOfText = Uint16Array.of(tokenizer.endOfText);
+  let bytesDone = 0;
+  let lastReport = 0;
+  for (const file of files) {
+    for await (const doc of readDocuments(file, (bytes) => {
+      bytesDone += bytes;
+      const now = Date.now();
+      if (now - lastReport > 100) {
+        lastReport = now;
+        onProgress?.({ domain, phase: 'tokenizing', bytesDone, bytesTotal, tokens });
+      }
+    })) {
+      append(tokenizer.encode(doc));
+      append(endOfText);
+      offsets.push(tokens);
+      const digest = createHash('sha256').update(doc).digest();
+      hashes.push(digest.readUInt32LE(0));
+      hashes.push(digest.readUInt32LE(4));
+    }
+  }
+  flush();
+  buffer = new Uint16Array(0);
+  const documents = offsets.length - 1;
+  if (documents === 0) {
+    throw new DataError('ERR_DATA_EMPTY',
+      `domain "${domain}" has no text: its ${files.length} file(s) hold no document with a non-space character; fix: point its sources at files with text`,
+      { file: files[0]?.path });
+  }
+  const offsetArray = offsets.view();
+  writeFileSynced(path.join(dir, 'documents.bin'), new Uint8Array(offsetArray.buffer, offsetArray.byteOffset, offsetArray.byteLength));
+  const hashArray = hashes.view();
+  writeFileSynced(path.join(dir, 'document-hashes.bin'), new Uint8Array(hashArray.buffer, hashArray.byteOffset, hashArray.byteLength));
+  const manifest: ShardManifest = {
+    format: 'autoscale-lm-shards',
+    version: SHARD_FORMAT_VERSION,
+    key,
+    domain,
+    tokenizer: tokenizer.name,
+    vocabSize: tokenizer.vocabSize,
+    endOfText: tokenizer.endOfText,
+    tokens,
+    documents,
+    sourceBytes: bytesTotal,
+    sources: files.map((file) => ({ path: file.path, bytes: file.bytes })),
+    shards,
+    createdAt: new Date().toISOString(),
+  };
+  writeFileSynced(path.join(dir, 'manifest.json'), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+}
+
+// Temporary folders of this key left by prepares that were killed (their process is gone).
+async function removeStaleTemporaries(cacheDir: string, key: string): Promise<void> {
+  const prefix = `.${key}.tmp-`;
+  for (const name of await readdir(cacheDir)) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) {
+      await rm(path.join(cacheDir, name), { recursive: true, force: true });
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+}
+
+function writeFileSynced(file: string, bytes: Uint8Array): void {
+  const fd = openSync(file, 'w');
+  try {
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDirectory(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some platforms cannot fsync a directory; the rename is still atomic there.
+  }
+}
+
+type TypedArrayConstructor<T> = { new (length: number): T };
+
+class GrowableArray<T extends Float64Array | Uint32Array> {
+  private data: T;
+  length = 0;
+
+  constructor(private readonly kind: TypedArrayConstructor<T>) {
+    this.data = new kind(1024);
+  }
+
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new this.kind(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = value;
+  }
+
+  view(): T {
+    return this.data.subarray(0, this.length) as T;
+  }
+}
