@@ -72,8 +72,8 @@ export interface PipelineConfig {
   base: 'uniform' | Record<string, number>;
   /** Perturbation multipliers applied to one domain's base quantity at a time (paper: 1/3 and 3). */
   multipliers: number[];
-  /** Bounds on the solved multiplier x_i at every scale. */
-  bounds: { min: number; max: number };
+  /** Bounds on the solved multiplier x_i at every scale; null: the range of multipliers tried (no extrapolation). */
+  bounds: { min: number | null; max: number | null };
   /** A domain may be repeated at most this many times (epochs) in any run or prediction. */
   maxEpochs: number;
   /** Seeds: every DDO run is trained once per seed and the responses averaged. */
@@ -109,7 +109,7 @@ export const DEFAULT_EVAL: EvalSection = { windowsPerDomain: 32, weights: null }
 export const DEFAULTS = {
   base: 'uniform' as const,
   multipliers: [1 / 3, 3],
-  bounds: { min: 0.05, max: 20 },
+  bounds: { min: null, max: null },
   maxEpochs: 10,
   seeds: [0],
   backend: 'auto' as const,
@@ -134,7 +134,7 @@ export function describeDefaults(): string {
     `  eval       {"windowsPerDomain": ${DEFAULT_EVAL.windowsPerDomain}, "weights": null (equal weight per domain)}`,
     `  base       "uniform" (or {"domain": weight, ...})`,
     `  multipliers [1/3, 3] (2m+1 DDO runs per scale for m domains)`,
-    `  bounds     {"min": ${DEFAULTS.bounds.min}, "max": ${DEFAULTS.bounds.max}} (on each domain's solved multiplier)`,
+    `  bounds     {"min": null, "max": null}: each domain's solved multiplier stays within the multipliers tried`,
     `  maxEpochs  ${DEFAULTS.maxEpochs} (repeats of a domain's unique training tokens allowed)`,
     `  seeds      [0] (more seeds: each DDO run trained per seed, responses averaged)`,
     `  backend    "auto" (cuda when a device is present, else cpu); "cpu" | "cuda"`,
@@ -267,10 +267,12 @@ export function parsePipelineConfig(raw: unknown): PipelineConfig {
   if (!isObject(boundsRaw)) throw new ConfigError('bounds', 'must be an object {"min": x, "max": x}');
   checkKeys(boundsRaw, ['min', 'max'], 'bounds');
   const bounds = {
-    min: number(boundsRaw.min, 'bounds.min', { min: 0, fallback: DEFAULTS.bounds.min }),
-    max: number(boundsRaw.max, 'bounds.max', { exclusiveMin: 0, fallback: DEFAULTS.bounds.max }),
+    min: boundsRaw.min === undefined || boundsRaw.min === null ? null : number(boundsRaw.min, 'bounds.min', { min: 0 }),
+    max: boundsRaw.max === undefined || boundsRaw.max === null ? null : number(boundsRaw.max, 'bounds.max', { exclusiveMin: 0 }),
   };
-  if (bounds.max <= bounds.min) throw new ConfigError('bounds.max', `must be larger than bounds.min (${bounds.min})`);
+  if (bounds.max !== null && bounds.min !== null && bounds.max <= bounds.min) {
+    throw new ConfigError('bounds.max', `must be larger than bounds.min (${bounds.min})`);
+  }
 
   const maxEpochs = number(raw.maxEpochs, 'maxEpochs', { exclusiveMin: 0, fallback: DEFAULTS.maxEpochs });
 
