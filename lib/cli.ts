@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerInfoCommand } from './cli/info.js';
+import { registerRunCommand } from './cli/run.js';
+import { registerRunsCommand } from './cli/runs.js';
 import { registerDdoCommand } from './cli/ddo.js';
 import { registerPredictCommand } from './cli/predict.js';
 import { registerDataCommand } from './cli/data.js';
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerInfoCommand(program);
+  registerRunCommand(program);
+  registerRunsCommand(program);
   registerDdoCommand(program);
   registerPredictCommand(program);
   registerDataCommand(program);
