@@ -11,3 +11,11 @@ export * from './autoscale.js';
 export * from './composition.js';
 // Data: corpora, tokenizers, shard cache, held-out split, mixture sampler, demo corpus (lib/data/).
 export * from './data/index.js';
+// Pipeline: one proxy run, the run registry, the runner, the report and `autoscale run` as a function.
+export * from './train.js';
+export * from './registry.js';
+export * from './runner.js';
+export * from './report.js';
+export * from './pipeline-config.js';
+export { runPipeline, tokensToReach, PROXY_RUN_FORMAT } from './pipeline.js';
+export type { CompositionJson, PipelineHooks, PipelineOptions, PipelineResult, ProxyRunSpec } from './pipeline.js';
