@@ -11,6 +11,26 @@ export * from './autoscale.js';
 export * from './composition.js';
 // Data: corpora, tokenizers, shard cache, held-out split, mixture sampler, demo corpus (lib/data/).
 export * from './data/index.js';
+// Native trainer: the GPT proxy model, backend discovery, the op table (lib/native.ts).
+export { Model, backendInfo, opTable, opTensorSizes, runOp } from './native.js';
+export type {
+  BackendInfo,
+  BackendName,
+  CudaDevice,
+  GradientsResult,
+  ModelConfig,
+  ModelOptions,
+  NativeError,
+  NativeErrorCode,
+  OpDescription,
+  OpTensor,
+  OpTensorDescription,
+  OptimizerOptions,
+  OptimizerState,
+  ParameterTensor,
+  StepResult,
+  TokenArray,
+} from './native.js';
 // Pipeline: one proxy run, the run registry, the runner, the report and `autoscale run` as a function.
 export * from './train.js';
 export * from './registry.js';
