@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { registerInfoCommand } from './cli/info.js';
 import { registerRunCommand } from './cli/run.js';
 import { registerRunsCommand } from './cli/runs.js';
+import { registerTrainCommand } from './cli/train.js';
 import { registerDdoCommand } from './cli/ddo.js';
 import { registerPredictCommand } from './cli/predict.js';
 import { registerDataCommand } from './cli/data.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerInfoCommand(program);
   registerRunCommand(program);
   registerRunsCommand(program);
+  registerTrainCommand(program);
   registerDdoCommand(program);
   registerPredictCommand(program);
   registerDataCommand(program);

@@ -98,10 +98,6 @@ export interface PipelineResult {
   diagnostics: string[];
 }
 
-function packageVersion(): string {
-  return backendInfo().version;
-}
-
 function sum(values: Iterable<number>): number {
   let s = 0;
   for (const v of values) s += v;
@@ -146,24 +142,20 @@ function shortMultiplier(x: number): string {
   return Math.abs(inverse - Math.round(inverse)) < 1e-9 ? `1/${Math.round(inverse)}` : String(+x.toPrecision(3));
 }
 
-/**
- * Runs the whole pipeline. Resolves with the prediction and the files written; rejects with an
- * AbortError when stopped (finished runs are kept, running ones checkpointed) and with an Error that
- * says what is missing when the failed runs leave too little to predict.
- *
- * @example
- * const result = await runPipeline({ config: parsePipelineConfig(json), baseDir: '.', log: console.error });
- * result.prediction.weights // { books: 0.21, code: 0.33, ... }
- */
-export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
+interface Setup {
+  prepared: PreparedData;
+  domains: string[];
+  evalWeights: Record<string, number>;
+  evalSet: EvalSet;
+  cacheDir: string;
+  makeSpec: (quantities: Record<string, number>, seed: number, points: number) => ProxyRunSpec;
+}
+
+/** Prepares the data, the evaluation set and the spec of runs: what every proxy run of a config shares. */
+async function setUp(options: PipelineOptions, log: (line: string) => void): Promise<Setup> {
   const { config } = options;
-  const log = options.log ?? (() => undefined);
   const baseDir = options.baseDir ?? process.cwd();
   const cacheDir = path.resolve(config.cacheDir);
-  const outDir = path.resolve(config.out);
-  const started = Date.now();
-
-  // 1. Data.
   const dataConfig = options.dataConfig ?? parseDataConfig(config.data, baseDir, 'data.');
   log(`[data] preparing ${dataConfig.domains.length} domains (${dataConfig.tokenizer} tokenizer)`);
   const prepared = await prepareData(dataConfig, {
@@ -187,11 +179,11 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   if (backend === 'cuda' && !info.backends.cuda.available) {
     throw new Error(`config: backend: "cuda" but CUDA is unavailable (${info.backends.cuda.reason ?? 'no device'}); use "auto" or "cpu"`);
   }
-  const { checkpointEverySeconds, evalPoints, ...training } = config.training;
+  const { checkpointEverySeconds: _checkpoints, evalPoints: _points, ...training } = config.training;
   const makeSpec = (quantities: Record<string, number>, seed: number, points: number): ProxyRunSpec => ({
     kind: 'proxy-run',
     format: PROXY_RUN_FORMAT,
-    version: packageVersion(),
+    version: info.version,
     data: prepared.key,
     vocabSize: prepared.vocabSize,
     model: config.model,
@@ -202,6 +194,57 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     quantities: roundQuantities(quantities),
     backend,
   });
+  return { prepared, domains, evalWeights, evalSet, cacheDir, makeSpec };
+}
+
+/**
+ * Trains one proxy run of a config (or finds it in the registry): `autoscale train`.
+ *
+ * @example
+ * const { record } = await trainProxy({ config, quantities: { books: 1e5, code: 2e5 }, seed: 0 });
+ * record.result?.losses // { books: 2.9, code: 2.1, ... }
+ */
+export async function trainProxy(
+  options: PipelineOptions & { quantities: Record<string, number>; seed?: number },
+): Promise<{ record: RunRecord<ProxyRunResult>; reused: boolean }> {
+  const log = options.log ?? (() => undefined);
+  const setup = await setUp(options, log);
+  for (const d of Object.keys(options.quantities)) {
+    if (!setup.domains.includes(d)) throw new Error(`--tokens names "${d}", which is not a domain of the data (${setup.domains.join(', ')})`);
+  }
+  const seed = options.seed ?? options.config.seeds[0] ?? 0;
+  const spec = setup.makeSpec(options.quantities, seed, options.config.training.evalPoints);
+  const total = sum(Object.values(spec.quantities));
+  const slot: RunSlot = { spec, key: runKey(spec), label: `train N=${formatTokens(total)} seed ${seed}`, purpose: 'ddo', scale: total, seed, id: 'train', domain: null, multiplier: 1 };
+  const registry = openRegistry(path.join(setup.cacheDir, 'runs.sqlite'));
+  try {
+    const context = { config: options.config, prepared: setup.prepared, evalSet: setup.evalSet, registry, cacheDir: setup.cacheDir, log, options, checkpointEverySeconds: options.config.training.checkpointEverySeconds };
+    const outcome = await runSlots([slot], context);
+    return { record: registry.get<ProxyRunResult>(slot.key)!, reused: outcome.reused.has(slot.key) };
+  } finally {
+    registry.close();
+  }
+}
+
+/**
+ * Runs the whole pipeline. Resolves with the prediction and the files written; rejects with an
+ * AbortError when stopped (finished runs are kept, running ones checkpointed) and with an Error that
+ * says what is missing when the failed runs leave too little to predict.
+ *
+ * @example
+ * const result = await runPipeline({ config: parsePipelineConfig(json), baseDir: '.', log: console.error });
+ * result.prediction.weights // { books: 0.21, code: 0.33, ... }
+ */
+export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
+  const { config } = options;
+  const log = options.log ?? (() => undefined);
+  const outDir = path.resolve(config.out);
+  const started = Date.now();
+
+  // 1. Data.
+  const { prepared, domains, evalWeights, evalSet, cacheDir, makeSpec } = await setUp(options, log);
+  const { checkpointEverySeconds, evalPoints } = config.training;
+  const backend = makeSpec({}, 0, 1).backend;
 
   const registry = openRegistry(path.join(cacheDir, 'runs.sqlite'));
   try {
@@ -555,7 +598,7 @@ function ddoAtScale(
   }
   return {
     composition,
-    summary: { scale, base, tokens: ordered, weights, fits: fits.filter((f) => Number.isFinite(f.b)), activeBounds: active, baseLoss },
+    summary: { scale, base, tokens: ordered, weights, fits, activeBounds: active, baseLoss },
     diagnostics,
   };
 }

@@ -13,7 +13,7 @@ export interface FitPoint {
   response: number;
 }
 
-/** The fitted curve f(x) = (x + a)^(-b) + c of one domain at one scale, with its points. */
+/** The fitted curve f(x) = (x + a)^(-b) + c of one domain at one scale, with its points; a, b, c are NaN when no curve fits. */
 export interface DomainFit {
   domain: string;
   a: number;
@@ -108,6 +108,7 @@ function fitCurveRows(scales: ScaleSummary[]): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   for (const s of scales) {
     for (const fit of s.fits) {
+      if (![fit.a, fit.b, fit.c].every(Number.isFinite)) continue; // a degenerate fit: points only
       const xs = fit.points.map((p) => p.multiplier);
       const lo = Math.min(...xs, 1) * 0.8;
       const hi = Math.max(...xs, 1) * 1.25;
@@ -321,9 +322,9 @@ export async function renderReport(input: ReportInput): Promise<string> {
     s.fits.map((f) => [
       formatTokens(s.scale),
       f.domain,
-      f.a.toPrecision(4),
-      f.b.toPrecision(4),
-      f.c.toPrecision(4),
+      Number.isFinite(f.a) ? f.a.toPrecision(4) : '-',
+      Number.isFinite(f.b) ? f.b.toPrecision(4) : '-',
+      Number.isFinite(f.c) ? f.c.toPrecision(4) : '-',
       f.rmse.toExponential(2),
       f.points.map((p) => `${p.multiplier.toFixed(3)}: ${p.response.toFixed(4)}`).join(', '),
       (s.activeBounds.includes(f.domain) ? 'at bound. ' : '') + (f.warning ?? ''),

@@ -14,18 +14,18 @@ import { formatTokens } from '../report.js';
 export const DEMO_CONFIG = {
   data: 'demo',
   model: { contextLength: 64, width: 64, layers: 2, heads: 4 },
-  training: { batchSize: 16, lr: 3e-3, minLr: 3e-4, warmupFraction: 0.05, evalPoints: 2 },
+  training: { batchSize: 8, lr: 3e-3, minLr: 3e-4, warmupFraction: 0.05, evalPoints: 2 },
   eval: { windowsPerDomain: 64 },
-  scales: [100_000, 200_000],
-  target: 2_000_000,
-  validation: { scale: 600_000, evalPoints: 8 },
+  scales: [150_000, 300_000],
+  target: 3_000_000,
+  validation: { scale: 900_000, evalPoints: 8 },
   seeds: [0],
   backend: 'cpu',
   out: 'out/demo',
 } as const;
 
 /** Bytes per demo domain: enough for the largest demo run to see each domain's text less than once. */
-export const DEMO_BYTES_PER_DOMAIN = 256 * 1024;
+export const DEMO_BYTES_PER_DOMAIN = 512 * 1024;
 
 function summary(result: PipelineResult, elapsedS: number): string {
   const p = result.prediction;

@@ -1,0 +1,59 @@
+// `autoscale train`: one proxy run of a pipeline config with given tokens per domain, through the
+// registry (a finished run is reused) and with checkpoints (an interrupted run resumes).
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseTokenCount } from '../composition.js';
+import { trainProxy } from '../pipeline.js';
+import { parsePipelineConfig } from '../pipeline-config.js';
+
+/** Parses "books=1e5,code=200k" into token counts. */
+export function parseQuantities(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`--tokens: "${part}" is not domain=count; write e.g. --tokens books=1e5,code=200k`);
+    const domain = part.slice(0, eq).trim();
+    if (domain in out) throw new Error(`--tokens names "${domain}" twice`);
+    out[domain] = parseTokenCount(part.slice(eq + 1), `--tokens ${domain}`);
+  }
+  if (Object.keys(out).length === 0) throw new Error('--tokens is empty; write e.g. --tokens books=1e5,code=200k');
+  return out;
+}
+
+export function registerTrainCommand(program: Command): void {
+  program
+    .command('train')
+    .argument('<config>', 'pipeline config (JSON): its data, model, training, eval, backend and cacheDir are used')
+    .requiredOption('--tokens <list>', 'training tokens per domain, e.g. books=1e5,code=200k (domains left out get none)')
+    .option('--seed <n>', 'seed of the initialisation and the data order (default: the config\'s first seed)')
+    .option('--json', 'print the registry record (spec, result with the loss curve) as JSON')
+    .description('Train one proxy run (or reuse it from the registry) and print its per-domain held-out losses')
+    .action(async (file: string, options: { tokens: string; seed?: string; json?: boolean }) => {
+      const raw = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      const config = parsePipelineConfig(raw);
+      const seed = options.seed === undefined ? undefined : Number(options.seed);
+      if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) throw new Error(`--seed must be a whole number >= 0, got ${options.seed}`);
+      const { record, reused } = await trainProxy({
+        config,
+        baseDir: path.dirname(path.resolve(file)),
+        quantities: parseQuantities(options.tokens),
+        ...(seed === undefined ? {} : { seed }),
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
+        return;
+      }
+      if (record.status !== 'finished' || !record.result) {
+        process.stderr.write(`the run failed: ${record.error ?? 'no result'}${record.errorCode ? ` [${record.errorCode}]` : ''}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const lines = [`run ${record.key.slice(0, 12)}${reused ? ' (reused from the registry)' : ''}: ${record.result.steps} steps, ${record.result.tokens} tokens`];
+      for (const [domain, loss] of Object.entries(record.result.losses)) lines.push(`${domain.padEnd(12)} ${loss.toFixed(4)}`);
+      const values = Object.values(record.result.losses);
+      lines.push(`${'mean'.padEnd(12)} ${(values.reduce((a, b) => a + b, 0) / values.length).toFixed(4)}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}
