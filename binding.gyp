@@ -19,7 +19,8 @@
       "conditions": [
         ["'<!(node -p \"process.env.AUTOSCALE_NATIVE_ARCH || 'ON'\")'=='ON'", {"cflags_cc": ["-march=native"]}]
       ],
-      "ldflags": ["-fopenmp"]
+      "ldflags": ["-fopenmp"],
+      "libraries": ["-ldl"]
     }
   ]
 }

@@ -277,8 +277,8 @@ int64_t token_at(const TokenView& view, size_t i) {
   return -1;
 }
 
-// Checks the length (whole windows of T + 1 ids) and every id < vocab_size; returns the number
-// of windows.
+// Checks the length (whole windows of T + 1 ids); returns the number of windows. The ids are
+// checked by checked_token() as they are copied.
 size_t check_windows(const char* fn, const TokenView& view, const ModelConfig& cfg) {
   const size_t window = (size_t)cfg.context_length + 1;
   if (view.length > 0 && !view.data)
@@ -291,14 +291,19 @@ size_t check_windows(const char* fn, const TokenView& view, const ModelConfig& c
                           " ids, not a whole number of windows of context_length + 1 = " +
                           std::to_string(window) + " ids: pass n_windows * " + std::to_string(window) +
                           " ids");
-  for (size_t i = 0; i < view.length; i++) {
-    const int64_t id = token_at(view, i);
-    if (id < 0 || id >= cfg.vocab_size)
-      throw NativeError(ErrorCode::InvalidArgument,
-                        "token id " + std::to_string(id) + " at index " + std::to_string(i) +
-                            " is out of range for vocab_size " + std::to_string(cfg.vocab_size));
-  }
   return view.length / window;
+}
+
+// Reads id i once and checks it. The ids live in caller (JS) memory that another thread may
+// write while we run, so each id is checked as it is copied into our staging buffer: a check
+// in a separate pass could pass and the copy then read a different, out-of-range value.
+int32_t checked_token(const TokenView& view, size_t i, const ModelConfig& cfg) {
+  const int64_t id = token_at(view, i);
+  if (id < 0 || id >= cfg.vocab_size)
+    throw NativeError(ErrorCode::InvalidArgument,
+                      "token id " + std::to_string(id) + " at index " + std::to_string(i) +
+                          " is out of range for vocab_size " + std::to_string(cfg.vocab_size));
+  return (int32_t)id;
 }
 
 }  // namespace
@@ -436,8 +441,8 @@ double Model::compute_gradients(const TokenView& tokens) {
   for (int w = 0; w < nb; w++)
     for (int t = 0; t < T; t++) {
       const size_t base = (size_t)w * (T + 1) + t;
-      im.host_inputs[(size_t)w * T + t] = (int32_t)token_at(tokens, base);
-      im.host_targets[(size_t)w * T + t] = (int32_t)token_at(tokens, base + 1);
+      im.host_inputs[(size_t)w * T + t] = checked_token(tokens, base, config_);
+      im.host_targets[(size_t)w * T + t] = checked_token(tokens, base + 1, config_);
     }
   const size_t BT = (size_t)nb * T;
   backend_->upload_ints(im.inputs, im.host_inputs.data(), BT);
@@ -489,8 +494,8 @@ void Model::eval_loss(const TokenView& windows, const float* mask, double* out_l
     for (int w = 0; w < nb; w++)
       for (int t = 0; t < T; t++) {
         const size_t base = (w0 + w) * (T + 1) + t;
-        im.host_inputs[(size_t)w * T + t] = (int32_t)token_at(windows, base);
-        im.host_targets[(size_t)w * T + t] = (int32_t)token_at(windows, base + 1);
+        im.host_inputs[(size_t)w * T + t] = checked_token(windows, base, config_);
+        im.host_targets[(size_t)w * T + t] = checked_token(windows, base + 1, config_);
       }
     const size_t BT = (size_t)nb * T;
     backend_->upload_ints(im.inputs, im.host_inputs.data(), BT);

@@ -12,6 +12,7 @@
 // AUTOSCALE_CUDA_ARCHITECTURES="80;90", AUTOSCALE_NATIVE_ARCH=ON|OFF (-march=native),
 // AUTOSCALE_BUILD_JOBS (default: number of CPUs).
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -58,7 +59,15 @@ function buildWithGyp() {
     console.error('[autoscale-lm] node-gyp is not installed (it is a devDependency)');
     return false;
   }
-  return run(process.execPath, [nodeGyp, 'rebuild', `--jobs=${jobs}`]);
+  // node-gyp downloads Node's headers unless told where they are. npm passes its `nodedir`
+  // setting as npm_config_nodedir; run directly, we look for the headers beside this node.
+  const args = [nodeGyp, 'rebuild', `--jobs=${jobs}`];
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  const nodedir =
+    process.env.npm_config_nodedir ||
+    (existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined);
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  return run(process.execPath, args);
 }
 
 let ok;
