@@ -319,7 +319,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       const seed = config.seeds[0] ?? 0;
       const largest = compositions[compositions.length - 1]!;
       const mixtures: { name: string; tokens: Record<string, number> }[] = [
-        { name: config.base === 'uniform' ? 'uniform' : 'base', tokens: baseComposition(config, domains, scale) },
+        { name: 'uniform', tokens: Object.fromEntries(domains.map((d) => [d, scale / domains.length])) },
         { name: `DDO N=${formatTokens(largest.scale)}`, tokens: Object.fromEntries(domains.map((d) => [d, (largest.weights[d] ?? 0) * scale])) },
         { name: 'AutoScale', tokens: predict(scale).tokens },
       ];
@@ -330,6 +330,9 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       validationRun = await runSlots(validationSlots, context);
       diagnostics.push(...validationRun.diagnostics);
       validation = validationSummary(scale, mixtures, validationSlots, registry, evalWeights);
+      for (const curve of validation.curves) {
+        if (curve.failed) diagnostics.push(`validation run ${curve.mixture} failed (${curve.failed}): the validation comparison and the speed-up miss it`);
+      }
     }
 
     // 5. Outputs.

@@ -36,3 +36,10 @@ for (const [name, raw, field] of bad) {
     t.true(error?.message.startsWith(`config: ${field}: `), error?.message);
   });
 }
+
+test('the demo config is valid', async (t) => {
+  const { DEMO_CONFIG } = await import('../../lib/cli/run.js');
+  const config = parsePipelineConfig(JSON.parse(JSON.stringify(DEMO_CONFIG)));
+  t.is(config.data, 'demo');
+  t.true(config.scales.length >= 2 && config.target > config.scales[config.scales.length - 1]!);
+});
