@@ -279,18 +279,23 @@ test('every op of the op table has CUDA parity cases', (t) => {
   );
 });
 
-const variants: { kernels: Kernels; precision: Precision }[] = [
-  { kernels: 'fast', precision: 'fp32' },
-  { kernels: 'fast', precision: 'tf32' },
-  { kernels: 'fast', precision: 'bf16' },
-  { kernels: 'reference', precision: 'fp32' },
+// gemm 'default' is cuBLASLt when it was compiled in, else our kernels; 'own' forces ours.
+const variants: { kernels: Kernels; precision: Precision; gemm: 'default' | 'own' }[] = [
+  { kernels: 'fast', precision: 'fp32', gemm: 'default' },
+  { kernels: 'fast', precision: 'tf32', gemm: 'default' },
+  { kernels: 'fast', precision: 'bf16', gemm: 'default' },
+  { kernels: 'fast', precision: 'fp32', gemm: 'own' },
+  { kernels: 'fast', precision: 'tf32', gemm: 'own' },
+  { kernels: 'fast', precision: 'bf16', gemm: 'own' },
+  { kernels: 'reference', precision: 'fp32', gemm: 'default' },
 ];
 
 for (const op of opTable()) {
-  for (const { kernels, precision } of variants) {
-    // Precision only changes the matmuls; the other ops run once per kernel variant.
-    if (precision !== 'fp32' && !MATMUL_OPS.has(op.name)) continue;
-    cudaTest(`${op.name}: CUDA (${kernels} kernels, ${precision}) matches CPU on every case`, (t) => {
+  for (const { kernels, precision, gemm } of variants) {
+    // Precision and GEMM implementation only change the matmuls; the other ops run once per kernel variant.
+    if ((precision !== 'fp32' || gemm !== 'default') && !MATMUL_OPS.has(op.name)) continue;
+    const gemmLabel = gemm === 'own' ? ', own GEMM' : '';
+    cudaTest(`${op.name}: CUDA (${kernels} kernels, ${precision}${gemmLabel}) matches CPU on every case`, (t) => {
       const tol = MATMUL_OPS.has(op.name) ? MATMUL[precision] : (OP_TOL[op.name] ?? REDUCTION);
       let seed = 1000;
       for (const c of CASES[op.name] ?? []) {
@@ -298,7 +303,9 @@ for (const op of opTable()) {
         const cpu = clone(inputs);
         const gpu = clone(inputs);
         const cpuResult = runOp('cpu', op.name, cpu, intArgs(op, c), floatArgs(op, c));
-        const gpuResult = withEnv({ AUTOSCALE_CUDA_KERNELS: kernels, AUTOSCALE_CUDA_MATMUL_PRECISION: precision }, () =>
+        const env: Record<string, string> = { AUTOSCALE_CUDA_KERNELS: kernels, AUTOSCALE_CUDA_MATMUL_PRECISION: precision };
+        if (gemm === 'own') env.AUTOSCALE_CUDA_GEMM = 'own';
+        const gpuResult = withEnv(env, () =>
           runOp('cuda', op.name, gpu, intArgs(op, c), floatArgs(op, c)),
         );
         if (op.name === 'sum_squares') {
