@@ -4,123 +4,182 @@
 // qkv (B,T,3C) = [q | k | v] along the last axis; head h uses channels [h*hs, (h+1)*hs), hs = C/NH.
 // out (B,T,C); lse (B,NH,T) = log sum_{s<=t} exp(q_t . k_s * scale), scale = 1/sqrt(hs).
 // Backward: dout (B,T,C); dqkv (B,T,3C) +=.
+//
+// One task per (batch, head), owned by one thread: the head's K and V are packed once into
+// contiguous, zero-padded tiles, then queries are processed QB rows at a time with the small
+// register-blocked GEMM of simd.h (scores Q K^T, outputs P V; in the backward pass also
+// dP = dO V^T, dQ = dS K, dK += dS^T Q, dV += P^T dO). Every output element is summed in a fixed
+// order inside one task, so results do not depend on the thread count.
+#include <omp.h>
+
 #include <cmath>
 #include <memory>
 
-#include <omp.h>
-
 #include "ops.h"
+#include "simd.h"
 
 namespace autoscale {
 
 namespace {
 
-inline float dot(const float* a, const float* b, int n) {
-  float s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
+using simd::W;
+using simd::round_up;
+using simd::small_gemm;
+
+constexpr int QB = 64;  // query rows per block: scores (QB, T) stay in L2
+
+// Per-head tile sizes: hp = head size padded to whole vectors, Tp = keys padded likewise.
+struct HeadDims {
+  int T, hs, hp, Tp;
+  HeadDims(int T_, int hs_) : T(T_), hs(hs_), hp(round_up(hs_, W)), Tp(round_up(T_, W)) {}
+};
+
+// dst (T, hp) = rows src + t*stride, hs channels each, zero padded to hp
+void pack_rows(float* dst, const float* src, size_t stride, int rows, int hs, int hp) {
+  for (int t = 0; t < rows; t++) {
+    const float* s = src + (size_t)t * stride;
+    float* d = dst + (size_t)t * hp;
+    for (int c = 0; c < hs; c++) d[c] = s[c];
+    for (int c = hs; c < hp; c++) d[c] = 0.0f;
+  }
+}
+
+// dst (hs, Tp) = transpose of rows src + t*stride (T rows of hs channels), zero padded to Tp
+void pack_transposed(float* dst, const float* src, size_t stride, int T, int hs, int Tp) {
+  for (int c = 0; c < hs; c++)
+    for (int t = T; t < Tp; t++) dst[(size_t)c * Tp + t] = 0.0f;
+  for (int t = 0; t < T; t++) {
+    const float* s = src + (size_t)t * stride;
+    for (int c = 0; c < hs; c++) dst[(size_t)c * Tp + t] = s[c];
+  }
 }
 
 }  // namespace
 
 void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int T, int C, int NH,
                            int threads) {
-  const int hs = C / NH;
+  const HeadDims d(T, C / NH);
+  const int hs = d.hs, hp = d.hp, Tp = d.Tp;
   const float scale = 1.0f / std::sqrt((float)hs);
   const size_t C3 = (size_t)C * 3;
-  std::unique_ptr<float[]> scratch = alloc_scratch_floats((size_t)threads * T, "attention_forward");
-#pragma omp parallel for collapse(3) num_threads(threads) schedule(dynamic, 16)
-  for (int b = 0; b < B; b++) {
-    for (int h = 0; h < NH; h++) {
-      for (int t = 0; t < T; t++) {
-        float* p = scratch.get() + (size_t)omp_get_thread_num() * T;
-        const float* q = qkv + ((size_t)b * T + t) * C3 + h * hs;
+  // per thread: K^T (hs, Tp), V (T, hp), scores (QB, Tp), outputs (QB, hp)
+  const size_t per_thread = (size_t)hs * Tp + (size_t)T * hp + (size_t)QB * Tp + (size_t)QB * hp;
+  std::unique_ptr<float[]> scratch = alloc_scratch_floats(per_thread * threads, "attention_forward");
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+  for (int bh = 0; bh < B * NH; bh++) {
+    const int b = bh / NH, h = bh % NH;
+    float* kt = scratch.get() + per_thread * omp_get_thread_num();
+    float* vv = kt + (size_t)hs * Tp;
+    float* S = vv + (size_t)T * hp;
+    float* O = S + (size_t)QB * Tp;
+    const float* base = qkv + (size_t)b * T * C3 + h * hs;
+    pack_transposed(kt, base + C, C3, T, hs, Tp);
+    pack_rows(vv, base + 2 * C, C3, T, hs, hp);
+    for (int t0 = 0; t0 < T; t0 += QB) {
+      const int rows = T - t0 < QB ? T - t0 : QB;
+      const int nk = t0 + rows, nkp = round_up(nk, W);  // keys [0, nk) are visible to the block
+      small_gemm(S, Tp, base + (size_t)t0 * C3, (long)C3, 1, kt, Tp, rows, nkp, hs, false);
+      float inv[QB];  // 1 / row sum: P V is normalised when it is written out
+      for (int r = 0; r < rows; r++) {
+        const int t = t0 + r;
+        float* p = S + (size_t)r * Tp;
         float mx = -INFINITY;
-        for (int s = 0; s <= t; s++) {
-          const float* k = qkv + ((size_t)b * T + s) * C3 + C + h * hs;
-          p[s] = dot(q, k, hs) * scale;
-          mx = std::fmax(mx, p[s]);
-        }
+        for (int s = 0; s <= t; s++) mx = std::fmax(mx, p[s]);
+        mx *= scale;
         float sum = 0;
+#pragma omp simd reduction(+ : sum)
         for (int s = 0; s <= t; s++) {
-          p[s] = std::exp(p[s] - mx);
+          p[s] = simd::exp_approx(p[s] * scale - mx);
           sum += p[s];
         }
-        const float inv = 1.0f / sum;
-        float* o = out + ((size_t)b * T + t) * C + h * hs;
-        for (int i = 0; i < hs; i++) o[i] = 0;
-        for (int s = 0; s <= t; s++) {
-          const float* v = qkv + ((size_t)b * T + s) * C3 + 2 * C + h * hs;
-          const float w = p[s] * inv;
-          for (int i = 0; i < hs; i++) o[i] += w * v[i];
-        }
-        lse[((size_t)b * NH + h) * T + t] = mx + std::log(sum);
+        for (int s = t + 1; s < nk; s++) p[s] = 0.0f;  // causal mask
+        lse[(size_t)bh * T + t] = mx + std::log(sum);
+        inv[r] = 1.0f / sum;
+      }
+      small_gemm(O, hp, S, Tp, 1, vv, hp, rows, hp, nk, false);
+      for (int r = 0; r < rows; r++) {
+        float* o = out + ((size_t)b * T + t0 + r) * C + h * hs;
+        const float* src = O + (size_t)r * hp;
+        for (int c = 0; c < hs; c++) o[c] = src[c] * inv[r];
       }
     }
   }
 }
 
 // With P_ts = exp(q_t.k_s * scale - lse_t), dP_ts = dout_t . v_s, D_t = dout_t . out_t and
-// dS_ts = P_ts (dP_ts - D_t):
-//   dq_t += scale * sum_{s<=t} dS_ts k_s;   dk_s += scale * sum_{t>=s} dS_ts q_t;
-//   dv_s += sum_{t>=s} P_ts dout_t.
-// Two passes so that every thread owns the rows it writes: queries by t, then keys/values by s.
+// dS_ts = P_ts (dP_ts - D_t) * scale:
+//   dq_t += sum_{s<=t} dS_ts k_s;   dk_s += sum_{t>=s} dS_ts q_t;   dv_s += sum_{t>=s} P_ts dout_t.
 void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, const float* out,
                             const float* lse, int B, int T, int C, int NH, int threads) {
-  const int hs = C / NH;
+  const HeadDims d(T, C / NH);
+  const int hs = d.hs, hp = d.hp, Tp = d.Tp;
   const float scale = 1.0f / std::sqrt((float)hs);
   const size_t C3 = (size_t)C * 3;
-  std::unique_ptr<float[]> D = alloc_scratch_floats((size_t)B * NH * T, "attention_backward");  // (B,NH,T)
-#pragma omp parallel for collapse(3) num_threads(threads) schedule(static)
-  for (int b = 0; b < B; b++)
-    for (int h = 0; h < NH; h++)
-      for (int t = 0; t < T; t++) {
-        const size_t row = ((size_t)b * T + t) * C + h * hs;
-        D[((size_t)b * NH + h) * T + t] = dot(dout + row, out + row, hs);
-      }
-
-  // queries
-#pragma omp parallel for collapse(3) num_threads(threads) schedule(dynamic, 16)
-  for (int b = 0; b < B; b++) {
-    for (int h = 0; h < NH; h++) {
-      for (int t = 0; t < T; t++) {
-        const size_t bh = (size_t)b * NH + h;
-        const float* q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-        const float* d = dout + ((size_t)b * T + t) * C + h * hs;
-        float* dq = dqkv + ((size_t)b * T + t) * C3 + h * hs;
-        const float l = lse[bh * T + t], Dt = D[bh * T + t];
+  // per thread: K (T, hp), K^T and V^T (hs, Tp), dK and dV (T, hp), Q, dO and dQ blocks (QB, hp),
+  // P and dS (QB, Tp)
+  const size_t per_thread = 3 * (size_t)T * hp + 2 * (size_t)hs * Tp + 3 * (size_t)QB * hp + 2 * (size_t)QB * Tp;
+  std::unique_ptr<float[]> scratch = alloc_scratch_floats(per_thread * threads, "attention_backward");
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+  for (int bh = 0; bh < B * NH; bh++) {
+    const int b = bh / NH, h = bh % NH;
+    float* kk = scratch.get() + per_thread * omp_get_thread_num();
+    float* dk = kk + (size_t)T * hp;
+    float* dv = dk + (size_t)T * hp;
+    float* kt = dv + (size_t)T * hp;
+    float* vt = kt + (size_t)hs * Tp;
+    float* qb = vt + (size_t)hs * Tp;
+    float* dob = qb + (size_t)QB * hp;
+    float* dqb = dob + (size_t)QB * hp;
+    float* P = dqb + (size_t)QB * hp;
+    float* dS = P + (size_t)QB * Tp;
+    const float* base = qkv + (size_t)b * T * C3 + h * hs;
+    const float* lse_bh = lse + (size_t)bh * T;
+    pack_rows(kk, base + C, C3, T, hs, hp);
+    pack_transposed(kt, base + C, C3, T, hs, Tp);
+    pack_transposed(vt, base + 2 * C, C3, T, hs, Tp);
+    for (size_t i = 0; i < 2 * (size_t)T * hp; i++) dk[i] = 0.0f;  // dk and dv are adjacent
+    for (int t0 = 0; t0 < T; t0 += QB) {
+      const int rows = T - t0 < QB ? T - t0 : QB;
+      const int nk = t0 + rows, nkp = round_up(nk, W);
+      const size_t row0 = (size_t)b * T + t0;
+      pack_rows(qb, base + (size_t)t0 * C3, C3, rows, hs, hp);
+      pack_rows(dob, dout + row0 * C + h * hs, C, rows, hs, hp);
+      small_gemm(P, Tp, qb, hp, 1, kt, Tp, rows, nkp, hs, false);   // scores
+      small_gemm(dS, Tp, dob, hp, 1, vt, Tp, rows, nkp, hs, false);  // dP
+      for (int r = 0; r < rows; r++) {
+        const int t = t0 + r;
+        const float* o = out + (row0 + r) * C + h * hs;
+        const float* g = dob + (size_t)r * hp;
+        float Dt = 0;
+#pragma omp simd reduction(+ : Dt)
+        for (int c = 0; c < hs; c++) Dt += g[c] * o[c];
+        const float l = lse_bh[t];
+        float* p = P + (size_t)r * Tp;
+        float* ds = dS + (size_t)r * Tp;
+#pragma omp simd
         for (int s = 0; s <= t; s++) {
-          const float* k = qkv + ((size_t)b * T + s) * C3 + C + h * hs;
-          const float* v = k + C;
-          const float P = std::exp(dot(q, k, hs) * scale - l);
-          const float dS = P * (dot(d, v, hs) - Dt) * scale;
-          for (int i = 0; i < hs; i++) dq[i] += dS * k[i];
+          p[s] = simd::exp_approx(p[s] * scale - l);
+          ds[s] = p[s] * (ds[s] - Dt) * scale;
         }
+        for (int s = t + 1; s < nkp; s++) p[s] = ds[s] = 0.0f;
+      }
+      small_gemm(dqb, hp, dS, Tp, 1, kk, hp, rows, hp, nk, false);      // dQ = dS K
+      small_gemm(dk, hp, dS, 1, Tp, qb, hp, nk, hp, rows, true);        // dK += dS^T Q
+      small_gemm(dv, hp, P, 1, Tp, dob, hp, nk, hp, rows, true);        // dV += P^T dO
+      for (int r = 0; r < rows; r++) {
+        float* dq = dqkv + (row0 + r) * C3 + h * hs;
+        const float* src = dqb + (size_t)r * hp;
+        for (int c = 0; c < hs; c++) dq[c] += src[c];
       }
     }
-  }
-
-  // keys and values
-#pragma omp parallel for collapse(3) num_threads(threads) schedule(dynamic, 16)
-  for (int b = 0; b < B; b++) {
-    for (int h = 0; h < NH; h++) {
-      for (int s = 0; s < T; s++) {
-        const size_t bh = (size_t)b * NH + h;
-        const float* k = qkv + ((size_t)b * T + s) * C3 + C + h * hs;
-        const float* v = k + C;
-        float* dk = dqkv + ((size_t)b * T + s) * C3 + C + h * hs;
-        float* dv = dk + C;
-        for (int t = s; t < T; t++) {
-          const float* q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-          const float* d = dout + ((size_t)b * T + t) * C + h * hs;
-          const float P = std::exp(dot(q, k, hs) * scale - lse[bh * T + t]);
-          const float dS = P * (dot(d, v, hs) - D[bh * T + t]) * scale;
-          for (int i = 0; i < hs; i++) {
-            dk[i] += dS * q[i];
-            dv[i] += P * d[i];
-          }
-        }
+    for (int t = 0; t < T; t++) {
+      float* dkt = dqkv + ((size_t)b * T + t) * C3 + C + h * hs;
+      float* dvt = dkt + C;
+      const float* sk = dk + (size_t)t * hp;
+      const float* sv = dv + (size_t)t * hp;
+      for (int c = 0; c < hs; c++) {
+        dkt[c] += sk[c];
+        dvt[c] += sv[c];
       }
     }
   }

@@ -16,28 +16,25 @@
 #include <memory>
 
 #include "ops.h"
+#include "simd.h"
 
 namespace autoscale {
 
 namespace {
 
-// The register tile is MR rows x NR = 2 vectors of W floats, with GCC/Clang vector extensions so
-// that it stays in registers whatever the instruction set (plain loops over an acc[MR][NR] array
-// compile to loads and stores of the array, ten times slower). W follows the widest vectors the
-// build targets: AVX-512 16 floats, AVX 8, otherwise 4 (SSE2, NEON).
-#if defined(__AVX512F__)
-constexpr int W = 16, MR = 8;
-#elif defined(__AVX__)
-constexpr int W = 8, MR = 4;
-#else
-constexpr int W = 4, MR = 4;
-#endif
-constexpr int NR = 2 * W;
-typedef float vec __attribute__((vector_size(W * sizeof(float)), aligned(sizeof(float))));
+using simd::MR;
+using simd::vec;
+using simd::W;
+constexpr int NR = 2 * W;  // the register tile is MR rows x 2 vectors (simd.h)
 
-constexpr int KC = 256;  // rows of B per packed panel (the panel stays in L2)
-constexpr int MAX_ROW_BLOCK = 64;   // rows of C per task (a multiple of MR)
-constexpr int MAX_COL_BLOCK = 128;  // columns of C per task (a multiple of NR)
+// GotoBLAS/BLIS blocking: a KC x NC block of B is packed once per GEMM call into a buffer
+// shared by all threads (each element of B is packed exactly once), then the rows of C are split
+// into blocks of MC rows, one task each: the task packs its MC x KC block of A and runs the
+// micro-kernel over the NR-wide strips of packed B (a strip, KC x NR, stays in L1; the A block
+// in L2).
+constexpr int KC = 256;   // depth of a packed panel
+constexpr int NC = 1024;  // columns of B per shared packed block (a multiple of NR)
+constexpr int MAX_MC = 96;  // rows of C per task (a multiple of MR)
 
 struct Strided {  // X(i, j) = p[i * rs + j * cs]
   const float* p;
@@ -50,98 +47,130 @@ inline void micro_tile(float* c, long ldc, const float* apanel, const float* bpa
                        int nr, bool first, const float* bias) {
   vec acc[MR][2] = {};
   for (int k = 0; k < kc; k++) {
-    const vec b0 = *reinterpret_cast<const vec*>(bpanel + (size_t)k * NR);
-    const vec b1 = *reinterpret_cast<const vec*>(bpanel + (size_t)k * NR + W);
+    const vec b0 = simd::load(bpanel + (size_t)k * NR);
+    const vec b1 = simd::load(bpanel + (size_t)k * NR + W);
     const float* a = apanel + (size_t)k * MR;
     for (int i = 0; i < MR; i++) {
       acc[i][0] += a[i] * b0;
       acc[i][1] += a[i] * b1;
     }
   }
+  if (rows == MR && nr == NR) {  // whole tile: vector loads and stores
+    vec b0 = {}, b1 = {};
+    if (first && bias) {
+      b0 = simd::load(bias);
+      b1 = simd::load(bias + W);
+    }
+    for (int i = 0; i < MR; i++) {
+      float* ci = c + i * ldc;
+      if (first) {
+        simd::store(ci, acc[i][0] + b0);
+        simd::store(ci + W, acc[i][1] + b1);
+      } else {
+        simd::store(ci, simd::load(ci) + acc[i][0]);
+        simd::store(ci + W, simd::load(ci + W) + acc[i][1]);
+      }
+    }
+    return;
+  }
+  float tile[MR][NR];
+  for (int i = 0; i < MR; i++) {
+    simd::store(tile[i], acc[i][0]);
+    simd::store(tile[i] + W, acc[i][1]);
+  }
   for (int i = 0; i < rows; i++) {
     float* ci = c + i * ldc;
-    for (int j = 0; j < nr; j++) {
-      const float x = acc[i][j / W][j % W];
-      ci[j] = first ? x + (bias ? bias[j] : 0.0f) : ci[j] + x;
+    for (int j = 0; j < nr; j++) ci[j] = first ? tile[i][j] + (bias ? bias[j] : 0.0f) : ci[j] + tile[i][j];
+  }
+}
+
+// Packs B[k0..k0+kc, j0..j0+NR) as one (kc, NR) strip, zero padded past column N.
+void pack_b_strip(float* p, Strided B, int k0, int kc, int js, int N) {
+  const int nr = std::min(NR, N - js);
+  if (B.cs == 1) {  // rows of B contiguous
+    for (int k = 0; k < kc; k++) {
+      const float* src = B.p + (long)(k0 + k) * B.rs + js;
+      float* dst = p + (size_t)k * NR;
+      if (nr == NR) {
+        simd::store(dst, simd::load(src));
+        simd::store(dst + W, simd::load(src + W));
+      } else {
+        for (int jj = 0; jj < NR; jj++) dst[jj] = jj < nr ? src[jj] : 0.0f;
+      }
+    }
+  } else {  // columns of B contiguous (B = weight^T): read each column as a stream
+    for (int jj = 0; jj < NR; jj++) {
+      if (jj >= nr) {
+        for (int k = 0; k < kc; k++) p[(size_t)k * NR + jj] = 0.0f;
+        continue;
+      }
+      const float* src = B.p + (long)k0 * B.rs + (long)(js + jj) * B.cs;
+      for (int k = 0; k < kc; k++) p[(size_t)k * NR + jj] = src[(long)k * B.rs];
+    }
+  }
+}
+
+// Packs A[is..is+MR, k0..k0+kc) as one (kc, MR) group, zero padded past row M.
+void pack_a_group(float* q, Strided A, int k0, int kc, int is, int M) {
+  const int mr = std::min(MR, M - is);
+  if (A.rs == 1) {  // columns of A contiguous (A = dout^T): MR rows are adjacent floats
+    for (int k = 0; k < kc; k++) {
+      const float* src = A.p + is + (long)(k0 + k) * A.cs;
+      for (int ii = 0; ii < MR; ii++) q[(size_t)k * MR + ii] = ii < mr ? src[ii] : 0.0f;
+    }
+  } else {
+    for (int ii = 0; ii < MR; ii++) {
+      if (ii >= mr) {
+        for (int k = 0; k < kc; k++) q[(size_t)k * MR + ii] = 0.0f;
+        continue;
+      }
+      const float* src = A.p + (long)(is + ii) * A.rs + (long)k0 * A.cs;
+      for (int k = 0; k < kc; k++) q[(size_t)k * MR + ii] = src[(long)k * A.cs];
     }
   }
 }
 
 // C (M,N) row-major with leading dimension ldc. accumulate: C += A @ B; else C = A @ B + bias
-// (bias (N) nullable).
+// (bias (N) nullable). Each element of C is summed over k in the same order (panel by panel, an
+// FMA chain within a panel) whatever the thread count and task split.
 void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accumulate, int M, int N,
           int K, int threads) {
-  // Shrink the task size until there are enough tasks to keep every thread busy.
-  int row_block = MAX_ROW_BLOCK, col_block = MAX_COL_BLOCK;
-  auto tasks = [&] {
-    return (long)((M + row_block - 1) / row_block) * ((N + col_block - 1) / col_block);
-  };
-  while (tasks() < 4L * threads && (row_block > MR || col_block > NR)) {
-    if (row_block > MR && (row_block >= col_block || col_block == NR))
-      row_block /= 2;
-    else
-      col_block /= 2;
-  }
-  const int row_blocks = (M + row_block - 1) / row_block;
-  const int col_blocks = (N + col_block - 1) / col_block;
-  // per thread: the packed B panel (KC x col_block) then the packed A panel (row_block x KC)
-  const size_t panel_floats = (size_t)KC * (col_block + row_block);
-  std::unique_ptr<float[]> scratch = alloc_scratch_floats(panel_floats * threads, "matmul");
+  // Rows per task: MAX_MC, shrunk (in multiples of MR) until every thread has at least two tasks.
+  int mc = MAX_MC;
+  while (mc > MR && (M + mc - 1) / mc < 2 * threads) mc -= MR;
+  const int row_blocks = (M + mc - 1) / mc;
+  const int nc_max = std::min(NC, simd::round_up(N, NR));
+  const size_t b_floats = (size_t)KC * nc_max, a_floats = (size_t)KC * mc;
+  std::unique_ptr<float[]> scratch = alloc_scratch_floats(b_floats + a_floats * threads, "matmul");
+  float* bpack = scratch.get();
 
-#pragma omp parallel for collapse(2) num_threads(threads) schedule(dynamic)
-  for (int rb = 0; rb < row_blocks; rb++) {
-    for (int cb = 0; cb < col_blocks; cb++) {
-      float* panel = scratch.get() + panel_floats * omp_get_thread_num();
-      float* apanel = panel + (size_t)KC * col_block;
-      const int i0 = rb * row_block, i1 = std::min(M, i0 + row_block);
-      const int j0 = cb * col_block, j1 = std::min(N, j0 + col_block);
-      const int strips = (j1 - j0 + NR - 1) / NR;
+#pragma omp parallel num_threads(threads)
+  {
+    float* apack = scratch.get() + b_floats + a_floats * omp_get_thread_num();
+    for (int j0 = 0; j0 < N; j0 += NC) {
+      const int nc = std::min(NC, N - j0);
+      const int strips = (nc + NR - 1) / NR;
       for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = std::min(KC, K - k0);
-        // pack B[k0..k0+kc, j0..j1) as `strips` panels of (kc, NR), zero padded past j1;
-        // the loop order follows B's contiguous axis so that the reads stream
-        for (int s = 0; s < strips; s++) {
-          float* p = panel + (size_t)s * kc * NR;
-          const int js = j0 + s * NR, nr = std::min(NR, j1 - js);
-          if (B.cs == 1) {
-            for (int k = 0; k < kc; k++) {
-              const float* src = B.p + (long)(k0 + k) * B.rs + js;
-              for (int jj = 0; jj < NR; jj++) p[k * NR + jj] = jj < nr ? src[jj] : 0.0f;
-            }
-          } else {
-            for (int jj = 0; jj < NR; jj++) {
-              const float* src = B.p + (long)k0 * B.rs + (long)(js + jj) * B.cs;
-              for (int k = 0; k < kc; k++) p[k * NR + jj] = jj < nr ? src[k * B.rs] : 0.0f;
-            }
-          }
-        }
-        // pack A[i0..i1, k0..k0+kc) as groups of MR rows, each (kc, MR), zero padded past i1
-        // (A may be read with a large stride, e.g. dout^T: packing makes it one contiguous stream)
-        const int groups = (i1 - i0 + MR - 1) / MR;
-        for (int gi = 0; gi < groups; gi++) {
-          float* q = apanel + (size_t)gi * kc * MR;
-          const int is = i0 + gi * MR, mr = std::min(MR, i1 - is);
-          if (A.rs == 1) {
-            for (int k = 0; k < kc; k++) {
-              const float* src = A.p + is + (long)(k0 + k) * A.cs;
-              for (int ii = 0; ii < MR; ii++) q[k * MR + ii] = ii < mr ? src[ii] : 0.0f;
-            }
-          } else {
-            for (int ii = 0; ii < MR; ii++) {
-              const float* src = A.p + (long)(is + ii) * A.rs + (long)k0 * A.cs;
-              for (int k = 0; k < kc; k++) q[k * MR + ii] = ii < mr ? src[k * A.cs] : 0.0f;
-            }
-          }
-        }
+        // the barrier at the end of each `omp for` orders packing B before its use, and its use
+        // before the next block is packed over it
+#pragma omp for schedule(static)
+        for (int s = 0; s < strips; s++) pack_b_strip(bpack + (size_t)s * kc * NR, B, k0, kc, j0 + s * NR, N);
         const bool first = !accumulate && k0 == 0;
-        for (int s = 0; s < strips; s++) {
-          const float* p = panel + (size_t)s * kc * NR;
-          const int j = j0 + s * NR, nr = std::min(NR, j1 - j);
-          const float* bj = bias ? bias + j : nullptr;
-          for (int gi = 0; gi < groups; gi++) {
-            const int i = i0 + gi * MR;
-            micro_tile(c + i * ldc + j, ldc, apanel + (size_t)gi * kc * MR, p, kc, std::min(MR, i1 - i), nr,
-                       first, bj);
+#pragma omp for schedule(dynamic)
+        for (int rb = 0; rb < row_blocks; rb++) {
+          const int i0 = rb * mc, i1 = std::min(M, i0 + mc);
+          const int groups = (i1 - i0 + MR - 1) / MR;
+          for (int gi = 0; gi < groups; gi++) pack_a_group(apack + (size_t)gi * kc * MR, A, k0, kc, i0 + gi * MR, M);
+          for (int s = 0; s < strips; s++) {
+            const float* p = bpack + (size_t)s * kc * NR;
+            const int j = j0 + s * NR, nr = std::min(NR, N - j);
+            const float* bj = bias ? bias + j : nullptr;
+            for (int gi = 0; gi < groups; gi++) {
+              const int i = i0 + gi * MR;
+              micro_tile(c + i * ldc + j, ldc, apack + (size_t)gi * kc * MR, p, kc, std::min(MR, i1 - i), nr,
+                         first, bj);
+            }
           }
         }
       }

@@ -2,9 +2,13 @@
 // logits (N,V); targets (N) int32, < 0 = ignored (loss 0, zero gradient row); losses (N).
 // dlogits (N,V) nullable, OVERWRITTEN with (softmax(logits) - onehot(target)) * dloss; it may
 // alias logits (each element is read before it is written).
+//
+// Vectorised: the max, the exp (simd.h's exp, not libm's scalar call) and the sum (double lanes)
+// run under `omp simd`; each row is one thread's, in a fixed order.
 #include <cmath>
 
 #include "ops.h"
+#include "simd.h"
 
 namespace autoscale {
 
@@ -22,15 +26,20 @@ void softmax_cross_entropy_cpu(float* losses, float* dlogits, const float* logit
       }
       continue;
     }
+    // max ignoring NaN (fmax semantics); a NaN logit still makes the sum, hence the loss, NaN
     float mx = -INFINITY;
-    for (int i = 0; i < V; i++) mx = std::fmax(mx, x[i]);
+#pragma omp simd reduction(max : mx)
+    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
     double sum = 0;
-    for (int i = 0; i < V; i++) sum += std::exp(x[i] - mx);
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < V; i++) sum += (double)simd::exp_approx(x[i] - mx);
     const float lse = mx + (float)std::log(sum);
-    losses[n] = lse - x[target];
+    const float xt = x[target];
+    losses[n] = lse - xt;
     if (dlogits) {
       float* dx = dlogits + (size_t)n * V;
-      for (int i = 0; i < V; i++) dx[i] = std::exp(x[i] - lse) * dloss;
+#pragma omp simd
+      for (int i = 0; i < V; i++) dx[i] = simd::exp_approx(x[i] - lse) * dloss;
       dx[target] -= dloss;
     }
   }
