@@ -156,14 +156,17 @@ struct Model::Impl {
     bytes += n * sizeof(float);
     return ptr;
   }
+  // One allocation for several tensors. Each tensor starts on a 64-float (256-byte) boundary:
+  // vector loads (AVX, CUDA float4) and cuBLASLt take their fast paths only on aligned pointers.
+  static size_t aligned_size(size_t n) { return (n + 63) / 64 * 64; }
   float* alloc_group(float** ptrs[], const size_t sizes[], size_t count) {
     size_t total = 0;
-    for (size_t i = 0; i < count; i++) total += sizes[i];
+    for (size_t i = 0; i < count; i++) total += aligned_size(sizes[i]);
     float* base = alloc(total);
     size_t offset = 0;
     for (size_t i = 0; i < count; i++) {
       *ptrs[i] = base + offset;
-      offset += sizes[i];
+      offset += aligned_size(sizes[i]);
     }
     return base;
   }
