@@ -9,6 +9,7 @@ import { registerTrainCommand } from './cli/train.js';
 import { registerDdoCommand } from './cli/ddo.js';
 import { registerPredictCommand } from './cli/predict.js';
 import { registerDataCommand } from './cli/data.js';
+import { registerBenchCommand } from './cli/bench.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerDdoCommand(program);
   registerPredictCommand(program);
   registerDataCommand(program);
+  registerBenchCommand(program);
   return program;
 }
 
