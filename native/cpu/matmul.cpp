@@ -27,14 +27,17 @@ using simd::vec;
 using simd::W;
 constexpr int NR = 2 * W;  // the register tile is MR rows x 2 vectors (simd.h)
 
-// GotoBLAS/BLIS blocking: a KC x NC block of B is packed once per GEMM call into a buffer
-// shared by all threads (each element of B is packed exactly once), then the rows of C are split
-// into blocks of MC rows, one task each: the task packs its MC x KC block of A and runs the
-// micro-kernel over the NR-wide strips of packed B (a strip, KC x NR, stays in L1; the A block
-// in L2).
-constexpr int KC = 256;   // depth of a packed panel
-constexpr int NC = 1024;  // columns of B per shared packed block (a multiple of NR)
-constexpr int MAX_MC = 96;  // rows of C per task (a multiple of MR)
+// Blocking: B is packed once per GEMM call (each element exactly once) into KC-deep panels of
+// NR-wide strips, shared by all threads; when B is large it is done in column chunks of at most
+// B_CHUNK_FLOATS. Then the chunk's C is split into tasks of MC rows x NB columns, handed out
+// dynamically: a task packs its rows of A one KC panel at a time and runs the micro-kernel over
+// the packed strips (a strip, KC x NR, stays in L1; the A panel in L2). Only two barriers per chunk
+// (after packing, after the tasks): a thread that the OS deschedules on a busy machine delays the
+// others little, it just takes fewer tasks.
+constexpr int KC = 256;                    // depth of a packed panel
+constexpr size_t B_CHUNK_FLOATS = 1 << 22;  // packed B per chunk: 16 MB
+constexpr int NB = 256;                    // columns of C per task (a multiple of NR)
+constexpr int MAX_MC = 96;                 // rows of C per task (a multiple of MR)
 
 struct Strided {  // X(i, j) = p[i * rs + j * cs]
   const float* p;
@@ -135,45 +138,57 @@ void pack_a_group(float* q, Strided A, int k0, int kc, int is, int M) {
 // FMA chain within a panel) whatever the thread count and task split.
 void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accumulate, int M, int N,
           int K, int threads) {
-  // Rows per task: MAX_MC, shrunk (in multiples of MR) until every thread has at least two tasks.
+  const int Kp = K;  // packed B rows (panels are kc rows each, the last one shorter)
+  // columns per chunk: a multiple of NB so that tasks never straddle chunks
+  int chunk = (int)std::max<size_t>(NB, B_CHUNK_FLOATS / std::max(1, Kp) / NB * NB);
+  chunk = std::min(chunk, simd::round_up(N, NR));
+  const int col_blocks_per_chunk = (chunk + NB - 1) / NB;
+  // Rows per task: MAX_MC, shrunk (in multiples of MR) until each thread has a few tasks.
   int mc = MAX_MC;
-  while (mc > MR && (M + mc - 1) / mc < 2 * threads) mc -= MR;
+  while (mc > MR && (long)((M + mc - 1) / mc) * col_blocks_per_chunk < 4L * threads) mc -= MR;
   const int row_blocks = (M + mc - 1) / mc;
-  const int nc_max = std::min(NC, simd::round_up(N, NR));
-  const size_t b_floats = (size_t)KC * nc_max, a_floats = (size_t)KC * mc;
+  const size_t b_floats = (size_t)Kp * simd::round_up(chunk, NR), a_floats = (size_t)KC * mc;
   std::unique_ptr<float[]> scratch = alloc_scratch_floats(b_floats + a_floats * threads, "matmul");
   float* bpack = scratch.get();
 
 #pragma omp parallel num_threads(threads)
   {
     float* apack = scratch.get() + b_floats + a_floats * omp_get_thread_num();
-    for (int j0 = 0; j0 < N; j0 += NC) {
-      const int nc = std::min(NC, N - j0);
-      const int strips = (nc + NR - 1) / NR;
-      for (int k0 = 0; k0 < K; k0 += KC) {
-        const int kc = std::min(KC, K - k0);
-        // the barrier at the end of each `omp for` orders packing B before its use, and its use
-        // before the next block is packed over it
-#pragma omp for schedule(static)
-        for (int s = 0; s < strips; s++) pack_b_strip(bpack + (size_t)s * kc * NR, B, k0, kc, j0 + s * NR, N);
-        const bool first = !accumulate && k0 == 0;
-#pragma omp for schedule(dynamic)
-        for (int rb = 0; rb < row_blocks; rb++) {
+    for (int j0 = 0; j0 < N; j0 += chunk) {
+      const int nc = std::min(chunk, N - j0);
+      const int ncp = simd::round_up(nc, NR), strips = ncp / NR;
+      const int panels = (K + KC - 1) / KC;
+      // panel p, strip s lives at bpack + p * KC * ncp + s * kc * NR
+#pragma omp for schedule(dynamic) collapse(2)
+      for (int p = 0; p < panels; p++)
+        for (int s = 0; s < strips; s++) {
+          const int k0 = p * KC, kc = std::min(KC, K - k0);
+          pack_b_strip(bpack + (size_t)k0 * ncp + (size_t)s * kc * NR, B, k0, kc, j0 + s * NR, N);
+        }
+      const int col_blocks = (nc + NB - 1) / NB;
+#pragma omp for schedule(dynamic) collapse(2)
+      for (int rb = 0; rb < row_blocks; rb++)
+        for (int cb = 0; cb < col_blocks; cb++) {
           const int i0 = rb * mc, i1 = std::min(M, i0 + mc);
           const int groups = (i1 - i0 + MR - 1) / MR;
-          for (int gi = 0; gi < groups; gi++) pack_a_group(apack + (size_t)gi * kc * MR, A, k0, kc, i0 + gi * MR, M);
-          for (int s = 0; s < strips; s++) {
-            const float* p = bpack + (size_t)s * kc * NR;
-            const int j = j0 + s * NR, nr = std::min(NR, N - j);
-            const float* bj = bias ? bias + j : nullptr;
-            for (int gi = 0; gi < groups; gi++) {
-              const int i = i0 + gi * MR;
-              micro_tile(c + i * ldc + j, ldc, apack + (size_t)gi * kc * MR, p, kc, std::min(MR, i1 - i), nr,
-                         first, bj);
+          const int s0 = cb * (NB / NR), s1 = std::min(strips, s0 + NB / NR);
+          for (int k0 = 0; k0 < K; k0 += KC) {
+            const int kc = std::min(KC, K - k0);
+            const bool first = !accumulate && k0 == 0;
+            for (int gi = 0; gi < groups; gi++)
+              pack_a_group(apack + (size_t)gi * kc * MR, A, k0, kc, i0 + gi * MR, M);
+            for (int s = s0; s < s1; s++) {
+              const float* bp = bpack + (size_t)k0 * ncp + (size_t)s * kc * NR;
+              const int j = j0 + s * NR, nr = std::min(NR, N - j);
+              const float* bj = bias ? bias + j : nullptr;
+              for (int gi = 0; gi < groups; gi++) {
+                const int i = i0 + gi * MR;
+                micro_tile(c + i * ldc + j, ldc, apack + (size_t)gi * kc * MR, bp, kc, std::min(MR, i1 - i), nr,
+                           first, bj);
+              }
             }
           }
         }
-      }
     }
   }
 }
