@@ -3,6 +3,8 @@
 // AutoScale, optionally validate at a larger scale, and write composition-*.json, runs.csv and
 // report.html. Every run result comes from the registry, so a pipeline killed at any moment and
 // started again redoes no finished run and writes the same compositions.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseDataConfig, type DataConfig } from './data/config.js';
@@ -16,7 +18,7 @@ import type { CompositionDocument } from './composition.js';
 import { planDdoRuns, type DdoRun } from './ddo/plan.js';
 import { optimizeComposition, type DdoComposition } from './ddo/optimize.js';
 import type { DdoResults } from './ddo/results.js';
-import { backendInfo, Model } from './native.js';
+import { addonCandidates, backendInfo, Model } from './native.js';
 import type { PipelineConfig } from './pipeline-config.js';
 import { openRegistry, runKey, type Registry, type RunRecord } from './registry.js';
 import { formatTokens, renderReport, type DomainFit, type ReportInput, type RunRow, type ScaleSummary, type ValidationCurve, type ValidationSummary } from './report.js';
@@ -30,8 +32,10 @@ export const PROXY_RUN_FORMAT = 1;
 export interface ProxyRunSpec {
   kind: 'proxy-run';
   format: number;
-  /** Package version (the native trainer's code). */
+  /** Package version. */
   version: string;
+  /** sha256 (first 16 hex) of the native addon binary: a rebuilt trainer (new kernels, new float rounding) gets new keys. */
+  native: string;
   /** PreparedData.key: the exact training and held-out tokens. */
   data: string;
   vocabSize: number;
@@ -96,6 +100,17 @@ export interface PipelineResult {
   reused: number;
   failed: number;
   diagnostics: string[];
+}
+
+let addonHash: string | undefined;
+
+/** Hash of the addon file the binding loads (the first candidate that exists). */
+function nativeBuildId(): string {
+  if (addonHash === undefined) {
+    const file = addonCandidates().find((candidate) => existsSync(candidate));
+    addonHash = file ? createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16) : 'none';
+  }
+  return addonHash;
 }
 
 function sum(values: Iterable<number>): number {
@@ -184,6 +199,7 @@ async function setUp(options: PipelineOptions, log: (line: string) => void): Pro
     kind: 'proxy-run',
     format: PROXY_RUN_FORMAT,
     version: info.version,
+    native: nativeBuildId(),
     data: prepared.key,
     vocabSize: prepared.vocabSize,
     model: config.model,
