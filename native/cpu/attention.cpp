@@ -83,8 +83,9 @@ void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int 
       for (int r = 0; r < rows; r++) {
         const int t = t0 + r;
         float* p = S + (size_t)r * Tp;
-        float mx = -INFINITY;
-        for (int s = 0; s <= t; s++) mx = std::fmax(mx, p[s]);
+        float mx = -INFINITY;  // a NaN score is skipped here but still poisons its row's sum
+#pragma omp simd reduction(max : mx)
+        for (int s = 0; s <= t; s++) mx = p[s] > mx ? p[s] : mx;
         mx *= scale;
         float sum = 0;
 #pragma omp simd reduction(+ : sum)

@@ -13,6 +13,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cassert>
 #include <memory>
 
 #include "ops.h"
@@ -44,18 +45,35 @@ struct Strided {  // X(i, j) = p[i * rs + j * cs]
   long rs, cs;
 };
 
-// C[0..rows, 0..nr) (+)= Apanel (MR, kc) @ Bpanel (kc, NR), both packed k-major; `first`
-// overwrites C with acc (+ bias[j] when bias is given) instead of accumulating.
-inline void micro_tile(float* c, long ldc, const float* apanel, const float* bpanel, int kc, int rows,
-                       int nr, bool first, const float* bias) {
+// C[0..rows, 0..nr) (+)= A (MR, kc) @ Bpanel (kc, NR), B packed k-major. A is read in place,
+// A(i, k) = a[i * ars + k * acs]: ALayout says which stride is 1 (packed A: ars = 1, acs = MR), so
+// the loads are plain base + offset addressing. `first` overwrites C with acc (+ bias[j] when
+// bias is given) instead of accumulating.
+enum class ALayout { ColumnsContiguous, RowsContiguous };
+template <ALayout L>
+inline void micro_tile(float* c, long ldc, const float* a, long ars, long acs, const float* bpanel, int kc,
+                       int rows, int nr, bool first, const float* bias) {
   vec acc[MR][2] = {};
-  for (int k = 0; k < kc; k++) {
-    const vec b0 = simd::load(bpanel + (size_t)k * NR);
-    const vec b1 = simd::load(bpanel + (size_t)k * NR + W);
-    const float* a = apanel + (size_t)k * MR;
-    for (int i = 0; i < MR; i++) {
-      acc[i][0] += a[i] * b0;
-      acc[i][1] += a[i] * b1;
+  if constexpr (L == ALayout::ColumnsContiguous) {  // the MR values of one k are adjacent
+    for (int k = 0; k < kc; k++) {
+      const vec b0 = simd::load(bpanel + (size_t)k * NR);
+      const vec b1 = simd::load(bpanel + (size_t)k * NR + W);
+      const float* ak = a + (size_t)k * acs;
+      for (int i = 0; i < MR; i++) {
+        acc[i][0] += ak[i] * b0;
+        acc[i][1] += ak[i] * b1;
+      }
+    }
+  } else {  // rows of A contiguous: MR streams
+    const float* ai[MR];
+    for (int i = 0; i < MR; i++) ai[i] = a + i * ars;
+    for (int k = 0; k < kc; k++) {
+      const vec b0 = simd::load(bpanel + (size_t)k * NR);
+      const vec b1 = simd::load(bpanel + (size_t)k * NR + W);
+      for (int i = 0; i < MR; i++) {
+        acc[i][0] += ai[i][k] * b0;
+        acc[i][1] += ai[i][k] * b1;
+      }
     }
   }
   if (rows == MR && nr == NR) {  // whole tile: vector loads and stores
@@ -138,6 +156,7 @@ void pack_a_group(float* q, Strided A, int k0, int kc, int is, int M) {
 // FMA chain within a panel) whatever the thread count and task split.
 void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accumulate, int M, int N,
           int K, int threads) {
+  assert((A.rs == 1 || A.cs == 1) && "gemm reads A in place: its rows or its columns must be contiguous");
   const int Kp = K;  // packed B rows (panels are kc rows each, the last one shorter)
   // columns per chunk: a multiple of NB so that tasks never straddle chunks
   int chunk = (int)std::max<size_t>(NB, B_CHUNK_FLOATS / std::max(1, Kp) / NB * NB);
@@ -147,7 +166,7 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   int mc = MAX_MC;
   while (mc > MR && (long)((M + mc - 1) / mc) * col_blocks_per_chunk < 4L * threads) mc -= MR;
   const int row_blocks = (M + mc - 1) / mc;
-  const size_t b_floats = (size_t)Kp * simd::round_up(chunk, NR), a_floats = (size_t)KC * mc;
+  const size_t b_floats = (size_t)Kp * simd::round_up(chunk, NR), a_floats = (size_t)KC * MR;
   std::unique_ptr<float[]> scratch = alloc_scratch_floats(b_floats + a_floats * threads, "matmul");
   float* bpack = scratch.get();
 
@@ -175,16 +194,27 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
           for (int k0 = 0; k0 < K; k0 += KC) {
             const int kc = std::min(KC, K - k0);
             const bool first = !accumulate && k0 == 0;
-            for (int gi = 0; gi < groups; gi++)
-              pack_a_group(apack + (size_t)gi * kc * MR, A, k0, kc, i0 + gi * MR, M);
+            // Whole groups of MR rows are read in place (A's rows or columns are contiguous
+            // streams); only the last, partial group is packed with zero padding.
+            const int full = (i1 - i0) / MR;
+            if (full < groups) pack_a_group(apack, A, k0, kc, i0 + full * MR, M);
             for (int s = s0; s < s1; s++) {
               const float* bp = bpack + (size_t)k0 * ncp + (size_t)s * kc * NR;
               const int j = j0 + s * NR, nr = std::min(NR, N - j);
               const float* bj = bias ? bias + j : nullptr;
-              for (int gi = 0; gi < groups; gi++) {
+              for (int gi = 0; gi < full; gi++) {
                 const int i = i0 + gi * MR;
-                micro_tile(c + i * ldc + j, ldc, apack + (size_t)gi * kc * MR, bp, kc, std::min(MR, i1 - i), nr,
-                           first, bj);
+                const float* a = A.p + (long)i * A.rs + (long)k0 * A.cs;
+                if (A.cs == 1)
+                  micro_tile<ALayout::RowsContiguous>(c + i * ldc + j, ldc, a, A.rs, 1, bp, kc, MR, nr, first, bj);
+                else
+                  micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, a, A.rs, A.cs, bp, kc, MR, nr, first,
+                                                        bj);
+              }
+              if (full < groups) {
+                const int i = i0 + full * MR;
+                micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, apack, 1, MR, bp, kc, i1 - i, nr, first,
+                                                      bj);
               }
             }
           }
