@@ -4,12 +4,13 @@
 // dbias (OC) += sum_n dout. dinp and dbias are nullable.
 //
 // The GEMM: C (M,N) = A (M,K) @ B (K,N), A and B read through strides so no operand is ever
-// transposed as a whole. Work is split into (row block, column block) tasks, each owned by one
-// thread (no races). Inside a task, for each block of KC rows of B, the KC x COLS panel of B is
-// packed contiguously (NR columns at a time, zero padded), and so is the task's block of A (MR rows
-// at a time); then each MR x NR register tile of C is accumulated over the panels: per k, one
-// broadcast of A times two vectors of B per row (FMA). Each element of C is summed in the same order for
-// any thread count, so the results do not depend on `threads`.
+// transposed as a whole; the three products of a Linear layer are three stride patterns of it.
+// B is packed once per call into NR-wide strips (each element once), A is read in place (its rows
+// or its columns are contiguous; only a ragged last group of rows is packed); C is split into
+// (row block, column block) tasks, each owned by one thread (no races), handed out dynamically.
+// The micro-kernel keeps an MR x NR tile of C in registers: per k, MR broadcasts of A times two
+// vectors of B (FMA). Each element of C is summed in the same order for any thread count and task
+// split, so the results do not depend on `threads`.
 #include <omp.h>
 
 #include <algorithm>

@@ -15,7 +15,7 @@ namespace simd {
 #if defined(__AVX512F__)
 constexpr int W = 16, MR = 8;  // 32 vector registers: an 8 x 2-vector accumulator tile
 #elif defined(__AVX__)
-constexpr int W = 8, MR = 4;   // 16 vector registers: 4 x 2
+constexpr int W = 8, MR = 6;   // 16 vector registers: a 6 x 2 tile, 2 for B, 1 broadcast
 #else
 constexpr int W = 4, MR = 4;
 #endif
@@ -76,7 +76,7 @@ inline void small_tile(float* c, long ldc, const float* a, long ars, long acs, c
     for (int v = 0; v < NV; v++) store(c + i * ldc + v * W, acc[i][v]);
 }
 
-// Dispatches rows (1..MR) to the tile instantiated for that many rows.
+// Dispatches rows (1..MR, MR <= 8) to the tile instantiated for that many rows.
 template <int NV>
 inline void small_tile_rows(int rows, float* c, long ldc, const float* a, long ars, long acs, const float* b,
                             long ldb, int K, bool accumulate) {
@@ -84,12 +84,10 @@ inline void small_tile_rows(int rows, float* c, long ldc, const float* a, long a
     case 1: small_tile<1, NV>(c, ldc, a, ars, acs, b, ldb, K, accumulate); break;
     case 2: small_tile<2, NV>(c, ldc, a, ars, acs, b, ldb, K, accumulate); break;
     case 3: small_tile<3, NV>(c, ldc, a, ars, acs, b, ldb, K, accumulate); break;
-#if defined(__AVX512F__)
     case 4: small_tile<4, NV>(c, ldc, a, ars, acs, b, ldb, K, accumulate); break;
     case 5: small_tile<5, NV>(c, ldc, a, ars, acs, b, ldb, K, accumulate); break;
     case 6: small_tile<6, NV>(c, ldc, a, ars, acs, b, ldb, K, accumulate); break;
     case 7: small_tile<7, NV>(c, ldc, a, ars, acs, b, ldb, K, accumulate); break;
-#endif
     default: small_tile<MR, NV>(c, ldc, a, ars, acs, b, ldb, K, accumulate); break;
   }
 }
