@@ -5,8 +5,7 @@
 // N is the total in tokens, N_i the tokens of domain i (sum N_i = N), w_i = N_i / N (sum 1). Extra fields
 // (fits, active bounds, diagnostics) are kept and ignored by readers. Parsing is pure; the file helpers do I/O.
 
-import { readFileSync, renameSync, writeFileSync, unlinkSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 export interface Composition {
   /** Total tokens N. */
@@ -140,25 +139,6 @@ export function readCompositionFile(path: string): CompositionDocument {
   return parseComposition(text, path);
 }
 
-/**
- * Writes a JSON document atomically: to a temporary file next to `path`, then renamed over it, so a reader
- * never sees half a file and an interrupted write leaves the old file intact.
- * @example writeJsonAtomic('composition.json', { scale: 100, tokens: { web: 100 }, weights: { web: 1 } })
- */
-export function writeJsonAtomic(path: string, doc: unknown): void {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
-    renameSync(tmp, path);
-  } catch (error) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // the temporary file was never created
-    }
-    throw new Error(`${path}: cannot write (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-}
 
 /**
  * Parses a token count as users write it: 1e9, 1000000000, 1_000_000_000, or with a suffix k/M/B/T (1B = 1e9).

@@ -23,7 +23,8 @@ import type { PipelineConfig } from './pipeline-config.js';
 import { openRegistry, runKey, type Registry, type RunRecord } from './registry.js';
 import { formatTokens, renderReport, type DomainFit, type ReportInput, type RunRow, type ScaleSummary, type ValidationCurve, type ValidationSummary } from './report.js';
 import { formatCount, formatDuration, planCapacity, runPool, type RunTask } from './runner.js';
-import { removeCheckpoint, trainProxyRun, writeFileAtomic, type EvalSet, type ProxyModel, type ProxyRunResult } from './train.js';
+import { writeFileAtomic } from './atomic-file.js';
+import { removeCheckpoint, trainProxyRun, type EvalSet, type ProxyModel, type ProxyRunResult } from './train.js';
 
 /** Bumped whenever what a proxy run computes changes (trainer loop, schedule, sampler): old results stop matching. */
 export const PROXY_RUN_FORMAT = 1;

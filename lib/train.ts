@@ -3,8 +3,9 @@
 // cosine decay to a floor. Checkpoints (parameters, optimizer state, step, curve so far) are
 // written atomically every K steps or S seconds, and a run started again from its checkpoint
 // continues exactly where it stopped: its final losses equal an uninterrupted run's, bit for bit.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** The trainer surface a proxy run needs (lib/native.ts's Model satisfies it; tests pass fakes). */
 export interface ProxyModel {
@@ -157,38 +158,6 @@ interface Checkpoint {
 
 const CHECKPOINT_FILE = 'checkpoint.bin';
 const MAGIC = Buffer.from('ASCK');
-
-/**
- * Writes `file` so that readers see the old content or the new one, never a mix: write a temporary
- * file next to it, fsync it, rename over the target, fsync the folder.
- */
-export function writeFileAtomic(file: string, chunks: (Uint8Array | string)[]): void {
-  const dir = path.dirname(file);
-  mkdirSync(dir, { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w');
-  try {
-    for (const chunk of chunks) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      let written = 0;
-      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, file);
-  try {
-    const dirFd = openSync(dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-  } catch {
-    // Some file systems refuse fsync on a folder; the rename is still atomic.
-  }
-}
 
 function bytesOf(array: Float32Array): Uint8Array {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);

@@ -1,7 +1,8 @@
 // `autoscale ddo`: DDO at one scale from a results table that anyone can produce (our runner or a PyTorch loop).
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { compositionFromTokens, parseTokenCount, readCompositionFile, writeJsonAtomic, type CompositionDocument } from '../composition.js';
+import { writeJsonAtomic } from '../atomic-file.js';
+import { compositionFromTokens, parseTokenCount, readCompositionFile, type CompositionDocument } from '../composition.js';
 import { optimizeComposition, type DdoComposition } from '../ddo/optimize.js';
 import { parseDdoResultsCsv } from '../ddo/results.js';
 

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { predictComposition, supplyCaps, type CompositionPrediction } from '../autoscale.js';
-import { parseTokenCount, readCompositionFile, writeJsonAtomic, type CompositionDocument } from '../composition.js';
+import { writeJsonAtomic } from '../atomic-file.js';
+import { parseTokenCount, readCompositionFile, type CompositionDocument } from '../composition.js';
 import { formatTable } from './ddo.js';
 
 export interface PredictCommandOptions {

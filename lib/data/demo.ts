@@ -21,9 +21,10 @@
 // next would pass the cap (UTF-8 bytes of text), and keeps them in source order.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '../atomic-file.js';
 import { parseDataConfig, type DataConfig } from './config.js';
 import { DataError } from './errors.js';
 import { defaultCacheDir } from './prepare.js';
@@ -66,14 +67,14 @@ export async function demoDataConfig(options: DemoOptions = {}): Promise<DataCon
   await mkdir(dir, { recursive: true });
   for (const domain of DEMO_DOMAINS) {
     const documents = await demoDocuments(domain, maxBytes);
-    await writeAtomically(path.join(dir, `${domain}.jsonl`), documents.map((text) => `${JSON.stringify({ text })}\n`).join(''));
+    writeFileAtomic(path.join(dir, `${domain}.jsonl`), [documents.map((text) => `${JSON.stringify({ text })}\n`).join('')]);
   }
   const raw = {
     tokenizer: options.tokenizer ?? 'byte',
     heldOut: { fraction: options.heldOutFraction ?? 0.1, seed: 0 },
     domains: DEMO_DOMAINS.map((name) => ({ name, sources: [`${name}.jsonl`] })),
   };
-  await writeAtomically(path.join(dir, 'data.json'), `${JSON.stringify(raw, null, 2)}\n`);
+  writeJsonAtomic(path.join(dir, 'data.json'), raw);
   return parseDataConfig(raw, dir);
 }
 
@@ -299,8 +300,3 @@ function packageRoot(name: string): string {
   return path.dirname(entry);
 }
 
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const temporary = `${file}.tmp-${process.pid}`;
-  await writeFile(temporary, text);
-  await rename(temporary, file);
-}

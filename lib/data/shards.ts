@@ -15,10 +15,10 @@
 // prepare leaves only a temporary folder, which no reader takes for an entry and which the next
 // prepare of that key removes once its process is gone.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fsyncDirectory, writeFileSynced } from '../atomic-file.js';
 import { DataError } from './errors.js';
 import { readDocuments, readFileChunks, type SourceFile } from './sources.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -294,30 +294,6 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as { code?: string }).code === 'EPERM';
-  }
-}
-
-function writeFileSynced(file: string, bytes: Uint8Array): void {
-  const fd = openSync(file, 'w');
-  try {
-    let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDirectory(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some platforms cannot fsync a directory; the rename is still atomic there.
   }
 }
 
