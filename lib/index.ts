@@ -9,6 +9,7 @@ export * from './ddo/results.js';
 export * from './ddo/optimize.js';
 export * from './autoscale.js';
 export * from './composition.js';
+export * from './atomic-file.js';
 // Data: corpora, tokenizers, shard cache, held-out split, mixture sampler, demo corpus (lib/data/).
 export * from './data/index.js';
 // Native trainer: the GPT proxy model, backend discovery, the op table (lib/native.ts).
