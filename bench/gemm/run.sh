@@ -2,7 +2,13 @@
 # Builds the CPU core (a separate CMake build folder, CPU only) and the GEMM benchmark against
 # OpenBLAS, then runs it. Bench-only: needs Debian's libopenblas-dev; the product does not.
 #   bench/gemm/run.sh [threads (2)] [rounds (7)]
+#   OPENBLAS_CORETYPE=SkylakeX bench/gemm/run.sh    OpenBLAS's AVX-512 kernels (it picks its AVX2
+#                                                   Haswell kernels on AMD Zen by itself)
+# OpenBLAS's idle worker threads busy-wait for about 2^28 cycles after each call by default, taking
+# a core from the next measurement (ours, interleaved); 2^4 cycles makes the two sides independent
+# without slowing OpenBLAS's own calls.
 set -e
+export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${AUTOSCALE_BENCH_BUILD:-/tmp/autoscale-bench-gemm}
 cmake -S "$root" -B "$build" -DAUTOSCALE_CUDA=OFF >/dev/null
