@@ -1,5 +1,8 @@
 // The CPU backend: host memory (64-byte aligned), OpenMP threads, ops from native/cpu/*.cpp.
 #include <omp.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include <cstdlib>
 #include <cstring>
@@ -163,7 +166,17 @@ class CpuBackend : public Backend {
 
 }  // namespace
 
+// The hardware threads this process may run on: its CPU affinity mask where the OS has one (a
+// container or `taskset` limit shows there, not in hardware_concurrency), else all online ones.
 int cpu_hardware_threads() {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
   const unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? (int)n : 1;
 }
