@@ -32,8 +32,8 @@ constexpr int NR = 2 * W;  // the register tile is MR rows x 2 vectors (simd.h)
 // Blocking: B is packed once per GEMM call (each element exactly once) into KC-deep panels of
 // NR-wide strips, shared by all threads; when B is large it is done in column chunks of at most
 // B_CHUNK_FLOATS. Then the chunk's C is split into tasks of MC rows x NB columns, handed out
-// dynamically: a task packs its rows of A one KC panel at a time and runs the micro-kernel over
-// the packed strips (a strip, KC x NR, stays in L1; the A panel in L2). Only two barriers per chunk
+// dynamically: per KC panel, a task runs the micro-kernel over its packed strips and its rows of A,
+// read in place (a strip, KC x NR, stays in L1; the task's rows of A in L2). Only two barriers per chunk
 // (after packing, after the tasks): a thread that the OS deschedules on a busy machine delays the
 // others little, it just takes fewer tasks.
 constexpr int KC = 256;                    // depth of a packed panel
@@ -158,16 +158,16 @@ void pack_a_group(float* q, Strided A, int k0, int kc, int is, int M) {
 void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accumulate, int M, int N,
           int K, int threads) {
   assert((A.rs == 1 || A.cs == 1) && "gemm reads A in place: its rows or its columns must be contiguous");
-  const int Kp = K;  // packed B rows (panels are kc rows each, the last one shorter)
-  // columns per chunk: a multiple of NB so that tasks never straddle chunks
-  int chunk = (int)std::max<size_t>(NB, B_CHUNK_FLOATS / std::max(1, Kp) / NB * NB);
+  // columns per chunk (packed B holds all K rows of them): a multiple of NB so that tasks never
+  // straddle chunks
+  int chunk = (int)std::max<size_t>(NB, B_CHUNK_FLOATS / std::max(1, K) / NB * NB);
   chunk = std::min(chunk, simd::round_up(N, NR));
   const int col_blocks_per_chunk = (chunk + NB - 1) / NB;
   // Rows per task: MAX_MC, shrunk (in multiples of MR) until each thread has a few tasks.
   int mc = MAX_MC;
   while (mc > MR && (long)((M + mc - 1) / mc) * col_blocks_per_chunk < 4L * threads) mc -= MR;
   const int row_blocks = (M + mc - 1) / mc;
-  const size_t b_floats = (size_t)Kp * simd::round_up(chunk, NR), a_floats = (size_t)KC * MR;
+  const size_t b_floats = (size_t)K * simd::round_up(chunk, NR), a_floats = (size_t)KC * MR;
   std::unique_ptr<float[]> scratch = alloc_scratch_floats(b_floats + a_floats * threads, "matmul");
   float* bpack = scratch.get();
 
