@@ -309,6 +309,19 @@ int32_t checked_token(const TokenView& view, size_t i, const ModelConfig& cfg) {
   return (int32_t)id;
 }
 
+// Copies windows [first, first + nb) of `view` into host inputs (window[0..T)) and targets
+// (window[1..T]), each nb * T ids, checking every id as it is read.
+void stage_windows(const TokenView& view, size_t first, int nb, const ModelConfig& cfg,
+                   std::vector<int32_t>& inputs, std::vector<int32_t>& targets) {
+  const int T = cfg.context_length;
+  for (int w = 0; w < nb; w++)
+    for (int t = 0; t < T; t++) {
+      const size_t base = (first + w) * (T + 1) + t;
+      inputs[(size_t)w * T + t] = checked_token(view, base, cfg);
+      targets[(size_t)w * T + t] = checked_token(view, base + 1, cfg);
+    }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -441,12 +454,7 @@ double Model::compute_gradients(const TokenView& tokens) {
   }
   Impl& im = *impl_;
   const int nb = (int)n, T = config_.context_length;
-  for (int w = 0; w < nb; w++)
-    for (int t = 0; t < T; t++) {
-      const size_t base = (size_t)w * (T + 1) + t;
-      im.host_inputs[(size_t)w * T + t] = checked_token(tokens, base, config_);
-      im.host_targets[(size_t)w * T + t] = checked_token(tokens, base + 1, config_);
-    }
+  stage_windows(tokens, 0, nb, config_, im.host_inputs, im.host_targets);
   const size_t BT = (size_t)nb * T;
   backend_->upload_ints(im.inputs, im.host_inputs.data(), BT);
   backend_->upload_ints(im.targets, im.host_targets.data(), BT);
@@ -494,12 +502,7 @@ void Model::eval_loss(const TokenView& windows, const float* mask, double* out_l
   const int T = config_.context_length, B = options_.batch_size;
   for (size_t w0 = 0; w0 < n; w0 += B) {
     const int nb = (int)std::min<size_t>(B, n - w0);
-    for (int w = 0; w < nb; w++)
-      for (int t = 0; t < T; t++) {
-        const size_t base = (w0 + w) * (T + 1) + t;
-        im.host_inputs[(size_t)w * T + t] = checked_token(windows, base, config_);
-        im.host_targets[(size_t)w * T + t] = checked_token(windows, base + 1, config_);
-      }
+    stage_windows(windows, w0, nb, config_, im.host_inputs, im.host_targets);
     const size_t BT = (size_t)nb * T;
     backend_->upload_ints(im.inputs, im.host_inputs.data(), BT);
     backend_->upload_ints(im.targets, im.host_targets.data(), BT);
