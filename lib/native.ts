@@ -670,7 +670,7 @@ export function runOp(
   tensors: OpTensor[],
   ints: number[],
   floats: number[],
-  options?: { threads?: number; device?: number },
+  options?: { threads?: number; device?: number; matmulPrecision?: 'fp32' | 'tf32' | 'bf16' },
 ): number {
   const op = findOp(name);
   if (backend !== 'cpu' && backend !== 'cuda') {

@@ -71,6 +71,14 @@ std::unique_ptr<Backend> make_backend(Napi::Env env, const std::string& name, co
     if (obj.Has("device") && !obj.Get("device").IsUndefined()) {
       options.device = static_cast<int>(read_integer(env, obj.Get("device"), "options.device", 0, 1 << 16));
     }
+    if (obj.Has("matmulPrecision") && !obj.Get("matmulPrecision").IsUndefined()) {
+      options.matmul_precision = read_string(env, obj.Get("matmulPrecision"), "options.matmulPrecision");
+      const std::string& p = options.matmul_precision;
+      if (p != "fp32" && p != "tf32" && p != "bf16") {
+        throw_range_error(env, ErrorCode::InvalidArgument,
+                          "options.matmulPrecision must be 'fp32', 'tf32' or 'bf16', got '" + p + "'");
+      }
+    }
   }
   if (name == "cpu") return guard(env, [&] { return make_cpu_backend(options); });
   if (name == "cuda") return guard(env, [&] { return make_cuda_backend(options); });

@@ -5,8 +5,7 @@
 //
 // Variants: the fast kernels (default) and the slow reference kernels (AUTOSCALE_CUDA_KERNELS=
 // reference, read when a CUDA backend is created, i.e. at every runOp/Model), and for the matmuls
-// each matmul precision (AUTOSCALE_CUDA_MATMUL_PRECISION for runOp, which has no precision
-// option; the Model option matmulPrecision for models).
+// each matmul precision (runOp's matmulPrecision option for ops, the Model option for models).
 //
 // Tolerances. Outputs are compared elementwise: |cuda - cpu| <= atol * rms(cpu) + rtol * |cpu|,
 // rms(cpu) being the root mean square of the CPU output (its natural scale; a wrong index or a
@@ -303,10 +302,10 @@ for (const op of opTable()) {
         const cpu = clone(inputs);
         const gpu = clone(inputs);
         const cpuResult = runOp('cpu', op.name, cpu, intArgs(op, c), floatArgs(op, c));
-        const env: Record<string, string> = { AUTOSCALE_CUDA_KERNELS: kernels, AUTOSCALE_CUDA_MATMUL_PRECISION: precision };
+        const env: Record<string, string> = { AUTOSCALE_CUDA_KERNELS: kernels };
         if (gemm === 'own') env.AUTOSCALE_CUDA_GEMM = 'own';
         const gpuResult = withEnv(env, () =>
-          runOp('cuda', op.name, gpu, intArgs(op, c), floatArgs(op, c)),
+          runOp('cuda', op.name, gpu, intArgs(op, c), floatArgs(op, c), { matmulPrecision: precision }),
         );
         if (op.name === 'sum_squares') {
           const rel = Math.abs(gpuResult - cpuResult) / Math.max(1e-300, Math.abs(cpuResult));

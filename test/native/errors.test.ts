@@ -84,6 +84,25 @@ for (const c of cases) {
   });
 }
 
+test('runOp takes a matmulPrecision option: the CPU computes fp32 under every precision, an unknown one is a RangeError', (t) => {
+  const inp = Float32Array.from({ length: 7 * 13 }, (_, i) => Math.sin(i));
+  const weight = Float32Array.from({ length: 5 * 13 }, (_, i) => Math.cos(i));
+  const results = (['fp32', 'tf32', 'bf16'] as const).map((matmulPrecision) => {
+    const out = new Float32Array(7 * 5);
+    runOp('cpu', 'matmul_forward', [out, inp, weight, null], [7, 13, 5], [], { matmulPrecision });
+    return Array.from(out);
+  });
+  // The CPU backend has one (fp32) GEMM: the option must not change a bit there.
+  t.deepEqual(results[1], results[0]);
+  t.deepEqual(results[2], results[0]);
+  const bad = t.throws(
+    () => runOp('cpu', 'matmul_forward', [new Float32Array(35), inp, weight, null], [7, 13, 5], [], { matmulPrecision: 'fp8' as never }),
+    { instanceOf: RangeError },
+  );
+  t.is((bad as { code?: string }).code, 'ERR_INVALID_ARGUMENT');
+  t.regex(bad!.message, /matmulPrecision must be 'fp32', 'tf32' or 'bf16'/);
+});
+
 test("backend 'cuda' without a CUDA device throws ERR_BACKEND_UNAVAILABLE (model and runOp)", (t) => {
   if (backendInfo().backends.cuda.available) {
     t.pass('this machine has a CUDA device');
