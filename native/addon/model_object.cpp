@@ -175,14 +175,25 @@ void ModelObject::cleanup_hook(void* arg) {
   self->free_native(false);
 }
 
+std::shared_ptr<ExecutorQueue> ModelObject::executor_queue(Napi::Env env) {
+  if (!executor_) guard(env, [&] { executor_ = std::make_unique<Executor>(); });
+  return executor_->queue();
+}
+
 void ModelObject::free_native(bool adjust_memory) {
-  if (!model_) return;
   if (busy_) {
     // Only during environment teardown (a running worker holds a strong reference otherwise):
-    // its thread may still be using the model, so leak it rather than free it under the thread.
+    // its thread may still be using the model, so leak it rather than free it under the thread,
+    // and let the model's thread finish that job and exit by itself instead of joining it.
     (void)model_.release();
+    if (executor_) {
+      executor_->detach();
+      executor_.reset();
+    }
     return;
   }
+  executor_.reset();  // idle: stops and joins the model's thread
+  if (!model_) return;
   model_.reset();
   if (adjust_memory && external_bytes_ != 0) {
     int64_t ignored = 0;

@@ -8,6 +8,10 @@
 //     finalizer and an env cleanup hook free whatever dispose() did not. A model whose operation
 //     is still running when the environment goes away is leaked on purpose: its worker thread
 //     may still be reading it.
+//   - The native work of every operation runs on the model's own thread (executor.h), started
+//     by the first operation; dispose(), the finalizer and the cleanup hook stop and join it,
+//     except at teardown with an operation in flight, where it is detached (it then finishes
+//     the job and exits by itself; the addon stays mapped, see pin_in_memory in addon.cpp).
 //   - The engine is told about the native memory (AdjustExternalMemory) so GC pressure is right.
 #pragma once
 #include <napi.h>
@@ -16,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "executor.h"
 #include "model.h"
 
 namespace autoscale::addon {
@@ -31,6 +36,8 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
   Model* model() { return model_.get(); }
   void set_busy(bool busy) { busy_ = busy; }
   void set_step(int step) { step_ = step; }
+  // The queue of the model's own thread, started on first use (throws a JS error if it cannot).
+  std::shared_ptr<ExecutorQueue> executor_queue(Napi::Env env);
 
  private:
   // JS methods
@@ -61,6 +68,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
   static void cleanup_hook(void* self);
 
   std::unique_ptr<Model> model_;
+  std::unique_ptr<Executor> executor_;  // the model's thread, once an operation has run
   napi_env env_ = nullptr;
   bool busy_ = false;
   bool cleanup_hook_registered_ = false;

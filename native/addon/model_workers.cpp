@@ -1,7 +1,9 @@
 // The asynchronous Model operations (trainStep, evalLoss, computeGradients): each runs in a
-// Napi::AsyncWorker on the libuv thread pool and settles a Promise on the main thread.
+// Napi::AsyncWorker on the libuv thread pool and settles a Promise on the main thread. The
+// native work itself runs on the model's own thread (executor.h); Execute() waits for it.
 // A worker keeps its model object and input typed arrays referenced until it completes, marks
 // the model busy while it runs, and carries a native failure across threads as an ErrorRecord.
+#include <memory>
 #include <vector>
 
 #include "errors.h"
@@ -18,6 +20,7 @@ class ModelWorker : public Napi::AsyncWorker {
         deferred_(Napi::Promise::Deferred::New(env)),
         self_(self),
         model_(self.model()),
+        queue_(self.executor_queue(env)),
         self_ref_(Napi::Persistent(self_js)) {}
 
   // Keeps a JS input (typed array) alive until the worker completes.
@@ -42,12 +45,14 @@ class ModelWorker : public Napi::AsyncWorker {
   virtual Napi::Value result(Napi::Env env) = 0;     // main thread, after success
 
   void Execute() override {
-    try {
-      run(*model_);
-    } catch (...) {
-      failure_ = record_current_exception();
-      failed_ = true;
-    }
+    queue_->run([this] {
+      try {
+        run(*model_);
+      } catch (...) {
+        failure_ = record_current_exception();
+        failed_ = true;
+      }
+    });
   }
 
   // Never lets an exception escape: node-addon-api would rethrow it into JS, and while a worker
@@ -92,6 +97,7 @@ class ModelWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   ModelObject& self_;
   Model* model_;
+  std::shared_ptr<ExecutorQueue> queue_;  // kept alive even if the model's executor is detached
   Napi::ObjectReference self_ref_;
   std::vector<Napi::ObjectReference> inputs_;
   bool failed_ = false;

@@ -101,3 +101,58 @@ for (const [scenario, title] of scenarios) {
     t.true(result.stdout.includes(`ok ${scenario}`), result.stdout + result.stderr);
   });
 }
+
+// Runs in a child process: ava runs test files in worker threads of one process, whose thread
+// count /proc/self/task would mix with this one's.
+const threadsScript = `
+import { readdirSync } from 'node:fs';
+const { Model } = await import(${JSON.stringify(new URL('../../lib/native.ts', import.meta.url).href)});
+const config = ${JSON.stringify(MEDIUM)};
+const windows = new Uint16Array(8 * (config.contextLength + 1)).map((_, i) => (i * 31) % 256);
+const count = () => readdirSync('/proc/self/task').length;
+// OpenMP team threads leave shortly after their master thread: poll until the count settles.
+async function settle(limit) {
+  for (let i = 0; i < 200 && count() > limit; i++) await new Promise((r) => setTimeout(r, 25));
+  return count();
+}
+async function operations(model) {
+  await model.trainStep(windows, 1e-3);
+  await model.evalLoss(windows);
+  await model.computeGradients(windows);
+}
+const warm = new Model(config, { batchSize: 8, threads: 2 }); // starts the libuv pool
+await operations(warm);
+warm.dispose();
+const base = await settle(0);
+const idle = new Model(config, { batchSize: 8, threads: 2 });
+const unused = count();
+await operations(idle);
+const running = count();
+idle.dispose();
+const disposed = await settle(base);
+for (let i = 0; i < 20; i++) {
+  const pair = [new Model(config, { batchSize: 8, threads: 2 }), new Model(config, { batchSize: 8, threads: 2 })];
+  await Promise.all(pair.map(operations));
+  for (const model of pair) model.dispose();
+}
+const after = await settle(base);
+console.log(JSON.stringify({ base, unused, running, disposed, after }));
+`;
+
+test('each model runs its operations on one thread of its own, started on first use; dispose() ends it and leaves no thread behind', (t) => {
+  if (process.platform !== 'linux') {
+    t.pass('/proc/self/task is Linux-only');
+    return;
+  }
+  const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', threadsScript], {
+    encoding: 'utf8',
+    env: process.env,
+    timeout: 60_000,
+  });
+  t.is(result.status, 0, result.stderr);
+  const counts = JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number>;
+  t.is(counts.unused, counts.base, `a model that has run nothing has no thread: ${result.stdout}`);
+  t.true(counts.running > counts.base, `a model that has run an operation has its own thread: ${result.stdout}`);
+  t.is(counts.disposed, counts.base, `dispose() ends the model's thread: ${result.stdout}`);
+  t.is(counts.after, counts.base, `40 models, each run and disposed, leave no thread behind: ${result.stdout}`);
+});
