@@ -10,6 +10,7 @@ import { registerDdoCommand } from './cli/ddo.js';
 import { registerPredictCommand } from './cli/predict.js';
 import { registerDataCommand } from './cli/data.js';
 import { registerBenchCommand } from './cli/bench.js';
+import { registerEvalCommand } from './cli/eval.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerPredictCommand(program);
   registerDataCommand(program);
   registerBenchCommand(program);
+  registerEvalCommand(program);
   return program;
 }
 

@@ -10,6 +10,8 @@ export * from './ddo/optimize.js';
 export * from './autoscale.js';
 export * from './composition.js';
 export * from './atomic-file.js';
+export { MODEL_FILE_VERSION, ModelFileError, readModelFile, writeModelFile } from './model-file.js';
+export type { ModelFile, ModelFileHeader } from './model-file.js';
 // Data: corpora, tokenizers, shard cache, held-out split, mixture sampler, demo corpus (lib/data/).
 export * from './data/index.js';
 // Native trainer: the GPT proxy model, backend discovery, the op table (lib/native.ts).

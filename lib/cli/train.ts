@@ -4,8 +4,11 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseTokenCount } from '../composition.js';
-import { trainProxy } from '../pipeline.js';
+import { parseDataConfig } from '../data/config.js';
+import { writeModelFile } from '../model-file.js';
+import { trainProxy, type PipelineHooks, type ProxyRunSpec } from '../pipeline.js';
 import { parsePipelineConfig } from '../pipeline-config.js';
+import type { ProxyModel } from '../train.js';
 
 /** Parses "books=1e5,code=200k" into token counts. */
 export function parseQuantities(text: string): Record<string, number> {
@@ -28,19 +31,44 @@ export function registerTrainCommand(program: Command): void {
     .requiredOption('--tokens <list>', 'training tokens per domain, e.g. books=1e5,code=200k (domains left out get none)')
     .option('--seed <n>', 'seed of the initialisation and the data order (default: the config\'s first seed)')
     .option('--json', 'print the registry record (spec, result with the loss curve) as JSON')
+    .option('--save <file>', 'write the final parameters to <file> for `autoscale eval`; only when the run is trained now (the registry keeps no parameters)')
     .description('Train one proxy run (or reuse it from the registry) and print its per-domain held-out losses')
-    .action(async (file: string, options: { tokens: string; seed?: string; json?: boolean }) => {
+    .action(async (file: string, options: { tokens: string; seed?: string; json?: boolean; save?: string }) => {
       const raw = JSON.parse(readFileSync(file, 'utf8')) as unknown;
       const config = parsePipelineConfig(raw);
       const seed = options.seed === undefined ? undefined : Number(options.seed);
       if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) throw new Error(`--seed must be a whole number >= 0, got ${options.seed}`);
+      const baseDir = path.dirname(path.resolve(file));
+      // --save: keep the parameters the model holds when the run disposes it (after its last step).
+      let finalParameters: Float32Array | undefined;
+      const hooks: PipelineHooks | undefined = options.save === undefined ? undefined : { wrapModel: (model) => keepingParameters(model, (p) => { finalParameters = p; }) };
       const { record, reused } = await trainProxy({
         config,
-        baseDir: path.dirname(path.resolve(file)),
+        baseDir,
         quantities: parseQuantities(options.tokens),
         ...(seed === undefined ? {} : { seed }),
+        ...(hooks === undefined ? {} : { hooks }),
         log: (line) => process.stderr.write(`${line}\n`),
       });
+      if (options.save !== undefined && record.status === 'finished' && record.result) {
+        if (reused || !finalParameters) {
+          process.stderr.write(
+            `--save: run ${record.key.slice(0, 12)} was reused from the registry, which keeps no parameters, so nothing was written to ${options.save}; ` +
+              'fix: give --save the first time a run is trained, or train it again into an empty cache (a copy of the config with another "cacheDir")\n',
+          );
+          process.exitCode = 1;
+        } else {
+          const spec = record.spec as ProxyRunSpec;
+          writeModelFile(options.save, {
+            model: { vocabSize: spec.vocabSize, ...config.model },
+            tokenizer: parseDataConfig(config.data, baseDir, 'data.').tokenizer,
+            run: record.key,
+            data: spec.data,
+            parameters: finalParameters,
+          });
+          process.stderr.write(`parameters written to ${options.save}\n`);
+        }
+      }
       if (options.json) {
         process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
         return;
@@ -56,4 +84,25 @@ export function registerTrainCommand(program: Command): void {
       lines.push(`${'mean'.padEnd(12)} ${(values.reduce((a, b) => a + b, 0) / values.length).toFixed(4)}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+}
+
+/** A model that hands its parameters to `keep` just before it is disposed. */
+function keepingParameters(model: ProxyModel, keep: (parameters: Float32Array) => void): ProxyModel {
+  return {
+    trainStep: (tokens, lr) => model.trainStep(tokens, lr),
+    evalLoss: (windows) => model.evalLoss(windows),
+    getParameters: () => model.getParameters(),
+    setParameters: (parameters) => model.setParameters(parameters),
+    getOptimizerState: () => model.getOptimizerState(),
+    setOptimizerState: (state) => model.setOptimizerState(state),
+    dispose: () => {
+      try {
+        keep(model.getParameters());
+      } catch {
+        // a model that failed mid-operation: nothing to keep (the run failed and nothing is saved)
+      } finally {
+        model.dispose();
+      }
+    },
+  };
 }
