@@ -5,7 +5,7 @@
 // x + a > 0 on the multipliers tried: it is then strictly decreasing and strictly convex, which is what the
 // KKT solve in solve.ts needs. Responses that cannot be such a curve get a degenerate status and no curve.
 
-import { bisectRoot } from './bisect.js';
+import { bisectRoot, bracketRoot, newtonRoot } from './bisect.js';
 
 /** Parameters of f(x) = (x + a)^(-b) + c. Valid when b > 0 and x + a > 0 on the range used. */
 export interface ResponseCurve {
@@ -141,6 +141,7 @@ function exactCurves(points: ResponsePoint[]): ResponseCurve[] {
     return [];
   }
   const a0 = Math.exp(theta0) - p1.x;
+  let lastLogB = 0;
   const bOf = (a: number): number => {
     const l1 = L1(a);
     const l2 = L2(a);
@@ -148,7 +149,16 @@ function exactCurves(points: ResponsePoint[]): ResponseCurve[] {
       const b = Math.exp(logB);
       return logExpm1(b * l1) - log1mExp(b * l2) - logR;
     };
-    return Math.exp(bisectRoot(h, -1, 1, 'increasing', 2000));
+    // dh/dln b = b (l1 / (1 - e^{-b l1}) - l2 / (e^{b l2} - 1)).
+    const dh = (logB: number): number => {
+      const b = Math.exp(logB);
+      return b * (l1 / -Math.expm1(-b * l1) - l2 / Math.expm1(b * l2));
+    };
+    // Warm start: consecutive calls come from neighbouring a (the scan, the refinements), so the last ln b
+    // brackets the next one closely and Newton needs two or three steps.
+    const logB = newtonRoot(h, dh, lastLogB);
+    lastLogB = logB;
+    return Math.exp(logB);
   };
   const logD1 = Math.log(d1);
   const scale = p1.x + Math.abs(a0);
@@ -167,7 +177,8 @@ function exactCurves(points: ResponsePoint[]): ResponseCurve[] {
   };
   const lo = -40;
   const hi = 40;
-  const steps = 400;
+  // 160 cells over phi in [-40, 40]: two roots closer than a cell are caught by the refined maximum below.
+  const steps = 160;
   const grid: { phi: number; g: number }[] = [];
   for (let k = 0; k <= steps; k++) {
     const phi = lo + ((hi - lo) * k) / steps;
@@ -185,7 +196,8 @@ function exactCurves(points: ResponsePoint[]): ResponseCurve[] {
     let q = u + ratio * (w - u);
     let gp = g(p);
     let gq = g(q);
-    for (let it = 0; it < 100 && w - u > 1e-15 * Math.max(1, Math.abs(u)); it++) {
+    // 1e-10 in phi is ample: the refined maximum only decides whether two close roots exist.
+    for (let it = 0; it < 100 && w - u > 1e-10 * Math.max(1, Math.abs(u)); it++) {
       if (gp >= gq) {
         w = q;
         q = p;
@@ -210,7 +222,7 @@ function exactCurves(points: ResponsePoint[]): ResponseCurve[] {
     const cur = grid[k]!;
     if (cur.g === 0) roots.push(cur.phi);
     else if (prev.g !== 0 && Math.sign(prev.g) !== Math.sign(cur.g) && cur.phi > prev.phi) {
-      roots.push(bisectRoot(g, prev.phi, cur.phi, cur.g > prev.g ? 'increasing' : 'decreasing', 0));
+      roots.push(bracketRoot(g, prev.phi, cur.phi, prev.g, cur.g));
     }
   }
   return roots
