@@ -72,7 +72,8 @@ export function newtonRoot(fn: (x: number) => number, derivative: (x: number) =>
   for (let i = 0; i < maxIterations; i++) {
     const gx = fn(x);
     if (Number.isNaN(gx)) throw new RangeError(`newtonRoot: function is NaN at ${x}`);
-    if (gx === 0) return x;
+    // |fn| at rounding level of an O(1) function: x is the root to ~1e-14 (further steps only trade last bits).
+    if (Math.abs(gx) <= 1e-14) return x;
     if (gx < 0) lo = x;
     else hi = x;
     if (hi - lo <= 4 * Number.EPSILON * Math.max(1, Math.abs(x))) return lo + (hi - lo) / 2;

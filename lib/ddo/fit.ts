@@ -156,7 +156,12 @@ function exactCurves(points: ResponsePoint[]): ResponseCurve[] {
     };
     // Warm start: consecutive calls come from neighbouring a (the scan, the refinements), so the last ln b
     // brackets the next one closely and Newton needs two or three steps.
-    const logB = newtonRoot(h, dh, lastLogB);
+    let logB: number;
+    try {
+      logB = newtonRoot(h, dh, lastLogB);
+    } catch {
+      logB = bisectRoot(h, -1, 1, 'increasing', 2000);
+    }
     lastLogB = logB;
     return Math.exp(logB);
   };
@@ -228,7 +233,13 @@ function exactCurves(points: ResponsePoint[]): ResponseCurve[] {
   return roots
     .map((phi) => {
       const a = a0 + scale * Math.exp(phi);
-      const b = bOf(a);
+      let b: number;
+      try {
+        b = bOf(a);
+      } catch {
+        // A root at the edge of where b(a) resolves in floating point (b underflows): not a usable curve.
+        return { a, b: Number.NaN, c: Number.NaN };
+      }
       const c = points.reduce((s, p) => s + (p.y - Math.pow(p.x + a, -b)), 0) / points.length;
       return { a, b, c };
     })

@@ -1,0 +1,208 @@
+// DDO at one scale from replicates: every run trained on k seeds. Keeps what each seed says on its own (its fits
+// and optimum), audits the noise, and puts an interval on every weight by carrying the noise through the fit and
+// the solve (a parametric bootstrap on the moderated two-way noise model of noise-model.ts).
+//
+// Point estimate: the mean over seeds of each run's base-normalised response R_sj / R_s0, fitted and solved as
+// one scale (what the pipeline always did). Draws: the same estimate on responses perturbed by draws of the
+// noise of those means, e_j - e_0 (the base's noise is shared by every ratio), each fitted and solved in full, so
+// degenerate fits, held domains and active bounds happen in the draws as they would on other seeds.
+//
+// Interval: the central `level` range of the draws' weights (percentiles), widened to contain the point
+// estimate where the two disagree (a strongly nonlinear fit can put the point outside; widening never makes an
+// interval claim more). Calibration is checked by simulation in test/stats/calibration.test.ts.
+import type { DdoResults } from '../ddo/results.js';
+import { optimizeComposition, type DdoComposition, type DdoOptions } from '../ddo/optimize.js';
+import type { FitStatus } from '../ddo/fit.js';
+import { drawMeanNoise, fitNoiseModel, type NoiseModel, type Observation } from './noise-model.js';
+import { noiseAudit, type NoiseAudit } from './noise-audit.js';
+import { quantile, RandomStream } from './sampling.js';
+
+/** A perturbation run of one scale's plan. */
+export interface ReplicateRun {
+  /** "<domain>@<multiplier>" as the DDO plan names it. */
+  id: string;
+  domain: string;
+  multiplier: number;
+}
+
+/** One scale's replicated results: the plan's perturbation runs and every (run, seed) response; run "base" is the base. */
+export interface ScaleReplicates {
+  runs: ReplicateRun[];
+  observations: Observation[];
+}
+
+/** Default number of bootstrap draws: 5% quantiles to about ±1.1 percentage points of probability. */
+export const DEFAULT_DRAWS = 400;
+/** Default interval level. */
+export const DEFAULT_LEVEL = 0.9;
+
+export interface IntervalOptions {
+  /** Central probability of each interval, in (0, 1); default 0.9. */
+  level?: number;
+  /** Bootstrap draws; default 400. */
+  draws?: number;
+  /** Label parts of the random stream (so equal inputs give equal intervals; different scales different draws). */
+  stream?: Array<string | number>;
+}
+
+/** Intervals on a composition, as composition files carry them. */
+export interface CompositionIntervals {
+  level: number;
+  method: string;
+  /** Seeds behind the intervals (the smallest count over the scales for a prediction). */
+  seeds: number;
+  draws: number;
+  weights: Record<string, [number, number]>;
+  tokens: Record<string, [number, number]>;
+}
+
+/** The bootstrap draws themselves (tokens per domain per draw), kept so `autoscale predict` can carry them on. */
+export interface CompositionDraws {
+  domains: string[];
+  /** tokens[b][i]: draw b's tokens of domains[i]. */
+  tokens: number[][];
+}
+
+export interface SeedOptimum {
+  seed: number;
+  /** This seed's own optimum; null when the seed lacks runs (see note). */
+  weights: Record<string, number> | null;
+  tokens: Record<string, number> | null;
+  fits: Record<string, FitStatus> | null;
+  note: string | null;
+}
+
+export interface ReplicatedDdo {
+  /** The point estimate (mean responses over seeds). */
+  composition: DdoComposition;
+  /** Mean over seeds of the base response. */
+  baseLoss: number;
+  seeds: number[];
+  perSeed: SeedOptimum[];
+  noise: NoiseAudit;
+  /** null when there is no interval; `intervalNote` says why. */
+  intervals: CompositionIntervals | null;
+  draws: CompositionDraws | null;
+  /** Per domain: the share of draws whose fit was degenerate (held, not fitted). */
+  degenerateShare: Record<string, number> | null;
+  /** Why there is no interval, or what limits it (always set with fewer than 3 seeds). */
+  intervalNote: string | null;
+  model: NoiseModel | null;
+}
+
+/** The method string composition files carry. */
+export const DDO_INTERVAL_METHOD = 'parametric bootstrap over seeds: moderated two-way noise model of the log responses, through fit and solve';
+
+function results(ratios: Map<string, number>, runs: readonly ReplicateRun[], baseLoss: number): DdoResults {
+  const domains: string[] = [];
+  for (const r of runs) if (!domains.includes(r.domain)) domains.push(r.domain);
+  return {
+    baseLoss,
+    domains,
+    runs: runs.filter((r) => ratios.has(r.id)).map((r, i) => ({ domain: r.domain, multiplier: r.multiplier, loss: ratios.get(r.id)! * baseLoss, line: i + 2 })),
+  };
+}
+
+function percentileIntervals(samples: number[][], domains: string[], point: Record<string, number>, level: number): Record<string, [number, number]> {
+  const lo = (1 - level) / 2;
+  const hi = 1 - lo;
+  return Object.fromEntries(
+    domains.map((d, i) => {
+      const values = samples.map((s) => s[i]!);
+      const a = Math.min(quantile(values, lo), point[d]!);
+      const b = Math.max(quantile(values, hi), point[d]!);
+      return [d, [a, b] as [number, number]];
+    }),
+  );
+}
+
+/** Checks an interval level, with a message naming the flag. @example checkLevel(0.9) */
+export function checkLevel(level: number, what = 'level'): number {
+  if (!(level > 0 && level < 1)) throw new RangeError(`${what} ${level} must be a probability strictly between 0 and 1, e.g. 0.9`);
+  return level;
+}
+
+/**
+ * DDO with replicates at one scale: the point optimum, each seed's own optimum, the noise audit and intervals
+ * on every weight and token count.
+ *
+ * @example
+ * const r = replicatedDdo({ runs, observations }, { baseTokens: { web: 5e5, code: 5e5 } }, { level: 0.9 });
+ * r.composition.weights // { web: 0.58, code: 0.42 }
+ * r.intervals?.weights  // { web: [0.51, 0.66], code: [0.34, 0.49] }
+ */
+export function replicatedDdo(data: ScaleReplicates, ddoOptions: DdoOptions, options: IntervalOptions = {}): ReplicatedDdo {
+  const level = checkLevel(options.level ?? DEFAULT_LEVEL);
+  const drawCount = options.draws ?? DEFAULT_DRAWS;
+  if (!(Number.isInteger(drawCount) && drawCount >= 20)) throw new RangeError(`draws ${drawCount} must be an integer >= 20`);
+  const runIds = data.runs.map((r) => r.id);
+  const base = new Map<number, number>();
+  for (const o of data.observations) if (o.run === 'base') base.set(o.seed, o.response);
+  if (base.size === 0) throw new RangeError('replicatedDdo: no base run on any seed; the responses cannot be normalised');
+  const seeds = [...base.keys()].sort((a, b) => a - b);
+  const usable = data.observations.filter((o) => base.has(o.seed));
+  const ratios = new Map<string, number>();
+  for (const id of runIds) {
+    const values = usable.filter((o) => o.run === id).map((o) => o.response / base.get(o.seed)!);
+    if (values.length) ratios.set(id, values.reduce((a, b) => a + b, 0) / values.length);
+  }
+  const baseLoss = [...base.values()].reduce((a, b) => a + b, 0) / base.size;
+  const composition = optimizeComposition(results(ratios, data.runs, baseLoss), ddoOptions);
+  const domains = composition.domains.map((d) => d.domain);
+
+  const perSeed: SeedOptimum[] = seeds.map((seed) => {
+    const own = new Map<string, number>();
+    for (const o of usable) if (o.seed === seed && o.run !== 'base') own.set(o.run, o.response / base.get(seed)!);
+    const missing = runIds.filter((id) => !own.has(id));
+    if (missing.length > 0) return { seed, weights: null, tokens: null, fits: null, note: `missing runs ${missing.join(', ')}` };
+    const c = optimizeComposition(results(own, data.runs, base.get(seed)!), ddoOptions);
+    return { seed, weights: c.weights, tokens: c.tokens, fits: Object.fromEntries(c.domains.map((d) => [d.domain, d.fit.status])), note: null };
+  });
+
+  const noise = noiseAudit(runIds, usable);
+  const model = fitNoiseModel(['base', ...runIds], usable);
+  if (!model) {
+    return {
+      composition, baseLoss, seeds, perSeed, noise, intervals: null, draws: null, degenerateShare: null, model: null,
+      intervalNote: `${seeds.length} seed${seeds.length === 1 ? '' : 's'}: no interval, because the seed-to-seed noise cannot be estimated from one replicate; train 3 or more seeds`,
+    };
+  }
+  const rng = new RandomStream('ddo-intervals', ...(options.stream ?? []));
+  const samples: number[][] = [];
+  const tokenSamples: number[][] = [];
+  const degenerate = new Array<number>(domains.length).fill(0);
+  const centre = runIds.map((id) => Math.log(ratios.get(id) ?? Number.NaN));
+  for (let b = 0; b < drawCount; b++) {
+    const e = drawMeanNoise(model, rng);
+    const drawn = new Map<string, number>();
+    runIds.forEach((id, j) => {
+      if (Number.isFinite(centre[j]!)) drawn.set(id, Math.exp(centre[j]! + e[j + 1]! - e[0]!));
+    });
+    const c = optimizeComposition(results(drawn, data.runs, baseLoss), ddoOptions);
+    samples.push(domains.map((d) => c.weights[d]!));
+    tokenSamples.push(domains.map((d) => c.tokens[d]!));
+    c.domains.forEach((d, i) => {
+      if (d.fit.curve === null) degenerate[i]! += 1;
+    });
+  }
+  const intervals: CompositionIntervals = {
+    level,
+    method: DDO_INTERVAL_METHOD,
+    seeds: seeds.length,
+    draws: drawCount,
+    weights: percentileIntervals(samples, domains, composition.weights, level),
+    tokens: percentileIntervals(tokenSamples, domains, composition.tokens, level),
+  };
+  const degenerateShare = Object.fromEntries(domains.map((d, i) => [d, degenerate[i]! / drawCount]));
+  const notes: string[] = [];
+  if (seeds.length === 2) {
+    notes.push('2 seeds: the noise is estimated from one difference per run, pooled across runs; the intervals lean on that pooling ' +
+      '(and on equal noise across runs), and a third seed is the cheapest way to check them');
+  }
+  const shaky = domains.filter((d) => degenerateShare[d]! > 0.2);
+  if (shaky.length) {
+    notes.push(`in more than 20% of the draws the fit of ${shaky.join(', ')} was degenerate (held, not fitted): the response of ` +
+      'these domains is barely resolved at this scale, and their intervals say so by their width');
+  }
+  return { composition, baseLoss, seeds, perSeed, noise, intervals, draws: { domains, tokens: tokenSamples }, degenerateShare, intervalNote: notes.length ? notes.join('; ') : null, model };
+}
