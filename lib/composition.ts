@@ -3,9 +3,12 @@
 // optimal compositions another way:
 //   {"scale": N, "tokens": {"<domain>": N_i, ...}, "weights": {"<domain>": w_i, ...}, ...anything else}
 // N is the total in tokens, N_i the tokens of domain i (sum N_i = N), w_i = N_i / N (sum 1). Extra fields
-// (fits, active bounds, diagnostics) are kept and ignored by readers. Parsing is pure; the file helpers do I/O.
+// (fits, active bounds, diagnostics) are kept and ignored by readers. Parsing and the document builders (what
+// `autoscale ddo` and `autoscale predict` write) are pure; the file helpers do I/O.
 
 import { readFileSync } from 'node:fs';
+import type { CompositionPrediction } from './autoscale.js';
+import type { DdoComposition } from './ddo/optimize.js';
 
 export interface Composition {
   /** Total tokens N. */
@@ -18,6 +21,13 @@ export interface Composition {
 
 /** A composition document: the contract fields plus whatever the producer adds. */
 export type CompositionDocument = Composition & Record<string, unknown>;
+
+/**
+ * A composition file as this package writes it (composition-*.json): `autoscale ddo` and the pipeline's DDO
+ * stage (method "ddo", with fits), `autoscale predict` and the pipeline's prediction (method "autoscale", with
+ * the trajectory); always with its diagnostics.
+ */
+export type CompositionJson = CompositionDocument & { diagnostics: string[] };
 
 // Relative tolerance for "sums to": a file written with 17 significant digits agrees to ~1e-15;
 // 1e-6 also admits hand-written files with 7 significant digits.
@@ -126,6 +136,65 @@ export function parseComposition(text: string, source = 'composition.json'): Com
 export function compositionFromTokens(tokens: Record<string, number>): Composition {
   const scale = Object.values(tokens).reduce((a, v) => a + v, 0);
   return { scale, tokens: { ...tokens }, weights: Object.fromEntries(Object.entries(tokens).map(([d, v]) => [d, v / scale])) };
+}
+
+/**
+ * The composition document `autoscale ddo` writes (DDO at one scale): the contract fields plus fits, bounds and
+ * diagnostics. `source` names the results table it was solved from.
+ * @example ddoDocument(optimizeComposition(results, { baseTokens }), 'runs.csv').fits
+ */
+export function ddoDocument(result: DdoComposition, source: string): CompositionJson {
+  return {
+    scale: result.scale,
+    tokens: result.tokens,
+    weights: result.weights,
+    method: 'ddo',
+    results: source,
+    base: Object.fromEntries(result.domains.map((d) => [d.domain, d.baseTokens])),
+    multipliers: result.multipliers,
+    bounds: Object.fromEntries(result.domains.map((d) => [d.domain, { lower: d.lower, upper: d.upper }])),
+    activeBounds: Object.fromEntries(result.domains.filter((d) => d.bound !== null).map((d) => [d.domain, d.bound])),
+    fits: Object.fromEntries(result.domains.map((d) => [d.domain, {
+      status: d.fit.status,
+      curve: d.fit.curve,
+      alternative: d.fit.alternative,
+      points: d.fit.points,
+      residuals: d.fit.residuals,
+      rms: d.fit.rms,
+      effect: d.fit.effect,
+      message: d.fit.message,
+    }])),
+    lambda: result.lambda,
+    budgetResidual: result.budgetResidual,
+    predictedChange: result.predictedChange,
+    diagnostics: result.diagnostics,
+  };
+}
+
+/**
+ * The composition document `autoscale predict` writes (the AutoScale prediction): the contract fields plus the
+ * trajectory fit, leave-one-scale-out errors and diagnostics. `sources` names the per-scale composition files.
+ * @example predictDocument(predictComposition(scales, 1e10), ['a.json', 'b.json']).method // 'autoscale'
+ */
+export function predictDocument(p: CompositionPrediction, sources: string[]): CompositionJson {
+  const t = p.trajectory;
+  return {
+    scale: p.scale,
+    tokens: p.tokens,
+    weights: p.weights,
+    method: 'autoscale',
+    sources,
+    s: p.s,
+    capped: p.capped,
+    trajectory: {
+      totals: t.totals,
+      s: t.s,
+      domains: Object.fromEntries(t.domains.map((d, i) => [d, { alpha: t.alpha[i], beta: t.beta[i], residuals: t.residuals[i] }])),
+      rms: t.rms,
+    },
+    leaveOneScaleOut: p.leaveOneScaleOut,
+    diagnostics: p.diagnostics,
+  };
 }
 
 /** Reads and validates a composition file. @example readCompositionFile('opt-1e8.json').tokens */

@@ -40,5 +40,6 @@ export * from './registry.js';
 export * from './runner.js';
 export * from './report.js';
 export * from './pipeline-config.js';
-export { runPipeline, tokensToReach, PROXY_RUN_FORMAT } from './pipeline.js';
-export type { CompositionJson, PipelineHooks, PipelineOptions, PipelineResult, ProxyRunSpec } from './pipeline.js';
+export * from './format.js';
+export { runPipeline, tokensToReach, PROXY_RUN_FORMAT } from './pipeline/run.js';
+export type { PipelineHooks, PipelineOptions, PipelineResult, ProxyRunSpec } from './pipeline/run.js';

@@ -4,6 +4,8 @@
 // spec next to it as JSON (so it can be re-rendered or checked).
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
+import type { Composition } from './composition.js';
+import { formatPercent, formatTokens } from './format.js';
 
 /** One DDO point of one domain at one scale. */
 export interface FitPoint {
@@ -26,14 +28,10 @@ export interface DomainFit {
   warning: string | null;
 }
 
-/** DDO's outcome at one scale. */
-export interface ScaleSummary {
-  scale: number;
+/** DDO's outcome at one scale as the report shows it: the optimal composition, its base and its fits. */
+export interface ScaleSummary extends Composition {
   /** Base composition (tokens per domain). */
   base: Record<string, number>;
-  /** Optimal composition (tokens per domain) and weights. */
-  tokens: Record<string, number>;
-  weights: Record<string, number>;
   fits: DomainFit[];
   /** Domains whose solved multiplier sits on a bound. */
   activeBounds: string[];
@@ -41,10 +39,8 @@ export interface ScaleSummary {
   baseLoss: number;
 }
 
-export interface PredictionSummary {
-  scale: number;
-  tokens: Record<string, number>;
-  weights: Record<string, number>;
+/** The AutoScale prediction as the report shows it. */
+export interface PredictionSummary extends Composition {
   /** Sentences about caps, extrapolation range and residuals. */
   notes: string[];
 }
@@ -68,7 +64,8 @@ export interface ValidationSummary {
   speedupPercent: number | null;
 }
 
-export interface RunRow {
+/** One proxy run as the report's runs table shows it. */
+export interface ReportedRun {
   label: string;
   status: string;
   scale: number;
@@ -88,7 +85,7 @@ export interface ReportInput {
   scales: ScaleSummary[];
   prediction: PredictionSummary;
   validation: ValidationSummary | null;
-  runs: RunRow[];
+  runs: ReportedRun[];
   /** What went wrong and what it means for the result (failed runs, degenerate fits, caps). */
   diagnostics: string[];
 }
@@ -273,14 +270,6 @@ export async function renderCharts(input: ReportInput): Promise<RenderedChart[]>
   return out;
 }
 
-/** 2000000 -> "2M", 250000 -> "250k". */
-export function formatTokens(n: number): string {
-  if (n >= 1e9) return `${+(n / 1e9).toPrecision(3)}G`;
-  if (n >= 1e6) return `${+(n / 1e6).toPrecision(3)}M`;
-  if (n >= 1e3) return `${+(n / 1e3).toPrecision(3)}k`;
-  return String(n);
-}
-
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
@@ -291,8 +280,6 @@ function table(head: string[], rows: (string | number)[][]): string {
     .map((r) => `<tr>${r.map(cell).join('')}</tr>`)
     .join('')}</tbody></table>`;
 }
-
-const pct = (w: number | undefined): string => (w === undefined || !Number.isFinite(w) ? '-' : `${(100 * w).toFixed(1)}%`);
 
 /**
  * The whole report page. Deterministic for equal input (no dates), so a resumed pipeline writes
@@ -311,7 +298,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
   };
 
   const weightsHead = ['domain', ...input.scales.map((s) => `DDO ${formatTokens(s.scale)}`), `AutoScale ${formatTokens(input.prediction.scale)}`];
-  const weightsRows = input.domains.map((d) => [d, ...input.scales.map((s) => pct(s.weights[d])), pct(input.prediction.weights[d])]);
+  const weightsRows = input.domains.map((d) => [d, ...input.scales.map((s) => formatPercent(s.weights[d])), formatPercent(input.prediction.weights[d])]);
   const tokensRows = input.domains.map((d) => [
     d,
     ...input.scales.map((s) => Math.round(s.tokens[d] ?? 0)),
@@ -358,7 +345,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     r.durationS === null ? '-' : r.durationS.toFixed(1),
   ]);
 
-  const predictionLine = input.domains.map((d) => `${d} ${pct(input.prediction.weights[d])}`).join(', ');
+  const predictionLine = input.domains.map((d) => `${d} ${formatPercent(input.prediction.weights[d])}`).join(', ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)}</title>
 <style>

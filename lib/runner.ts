@@ -2,6 +2,7 @@
 // overall progress (tokens/s, loss, ETA), and turns a failing run into a recorded outcome instead
 // of an exception. The only module that knows about concurrency.
 import { availableParallelism } from 'node:os';
+import { formatCount, formatDuration } from './format.js';
 
 /** One unit of work: a proxy run the pool can start. */
 export interface RunTask<Result> {
@@ -52,26 +53,6 @@ export function planCapacity(options: {
   const threadsPerRun = Math.max(1, Math.min(cores, options.threadsPerRun ?? (runs >= cores ? 1 : Math.floor(cores / runs))));
   const concurrency = Math.max(1, Math.min(runs, options.concurrency ?? Math.floor(cores / threadsPerRun)));
   return { concurrency, threadsPerRun, reason: `${cores} core(s): ${concurrency} run(s) at once x ${threadsPerRun} thread(s)` };
-}
-
-/** Human durations: 75 -> "1:15", 3700 -> "1:01:40". */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  const mm = h > 0 ? String(m).padStart(2, '0') : String(m);
-  return `${h > 0 ? `${h}:` : ''}${mm}:${String(sec).padStart(2, '0')}`;
-}
-
-/** 1234 -> "1.2k", 2500000 -> "2.5M". */
-export function formatCount(n: number): string {
-  if (!Number.isFinite(n)) return '?';
-  if (Math.abs(n) >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
-  if (Math.abs(n) >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (Math.abs(n) >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
-  return String(Math.round(n));
 }
 
 export interface PoolOptions {

@@ -2,9 +2,10 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { writeJsonAtomic } from '../atomic-file.js';
-import { compositionFromTokens, parseTokenCount, readCompositionFile, type CompositionDocument } from '../composition.js';
+import { compositionFromTokens, ddoDocument, parseTokenCount, readCompositionFile, type CompositionJson } from '../composition.js';
 import { optimizeComposition, type DdoComposition } from '../ddo/optimize.js';
 import { parseDdoResultsCsv } from '../ddo/results.js';
+import { formatNumber as num, formatTable } from '../format.js';
 
 export interface DdoCommandOptions {
   results: string;
@@ -14,47 +15,6 @@ export interface DdoCommandOptions {
   maxMultiplier?: string;
   noise?: string;
   out?: string;
-}
-
-/** The composition document `autoscale ddo` writes: the contract fields plus fits, bounds and diagnostics. */
-export function ddoDocument(result: DdoComposition, source: string): CompositionDocument {
-  return {
-    scale: result.scale,
-    tokens: result.tokens,
-    weights: result.weights,
-    method: 'ddo',
-    results: source,
-    base: Object.fromEntries(result.domains.map((d) => [d.domain, d.baseTokens])),
-    multipliers: result.multipliers,
-    bounds: Object.fromEntries(result.domains.map((d) => [d.domain, { lower: d.lower, upper: d.upper }])),
-    activeBounds: Object.fromEntries(result.domains.filter((d) => d.bound !== null).map((d) => [d.domain, d.bound])),
-    fits: Object.fromEntries(result.domains.map((d) => [d.domain, {
-      status: d.fit.status,
-      curve: d.fit.curve,
-      alternative: d.fit.alternative,
-      points: d.fit.points,
-      residuals: d.fit.residuals,
-      rms: d.fit.rms,
-      effect: d.fit.effect,
-      message: d.fit.message,
-    }])),
-    lambda: result.lambda,
-    budgetResidual: result.budgetResidual,
-    predictedChange: result.predictedChange,
-    diagnostics: result.diagnostics,
-  };
-}
-
-function num(v: number, digits = 4): string {
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  return a >= 1e5 || a < 1e-3 ? v.toExponential(digits - 1) : Number(v.toPrecision(digits)).toString();
-}
-
-/** Renders rows as left-aligned columns separated by two spaces. */
-export function formatTable(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
 }
 
 /** The human-readable summary `autoscale ddo` prints. */
@@ -75,7 +35,7 @@ export function ddoTable(result: DdoComposition): string {
  * Runs `autoscale ddo` without the command line: reads the files, optimises, writes --out.
  * @example runDdoCommand({ results: 'runs.csv', tokens: '1e9', out: 'opt.json' }).table
  */
-export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposition; document: CompositionDocument; table: string } {
+export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposition; document: CompositionJson; table: string } {
   if (options.tokens !== undefined && options.base !== undefined) {
     throw new Error('give either --tokens (uniform base) or --base (a composition file), not both');
   }

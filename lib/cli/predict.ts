@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { predictComposition, supplyCaps, type CompositionPrediction } from '../autoscale.js';
 import { writeJsonAtomic } from '../atomic-file.js';
-import { parseTokenCount, readCompositionFile, type CompositionDocument } from '../composition.js';
-import { formatTable } from './ddo.js';
+import { parseTokenCount, predictDocument, readCompositionFile, type CompositionJson } from '../composition.js';
+import { formatNumber as num, formatTable } from '../format.js';
 
 export interface PredictCommandOptions {
   scale: string[];
@@ -12,34 +12,6 @@ export interface PredictCommandOptions {
   supply?: string;
   epochs?: string;
   out?: string;
-}
-
-function num(v: number, digits = 4): string {
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  return a >= 1e5 || a < 1e-3 ? v.toExponential(digits - 1) : Number(v.toPrecision(digits)).toString();
-}
-
-/** The composition document `autoscale predict` writes. */
-export function predictDocument(p: CompositionPrediction, sources: string[]): CompositionDocument {
-  const t = p.trajectory;
-  return {
-    scale: p.scale,
-    tokens: p.tokens,
-    weights: p.weights,
-    method: 'autoscale',
-    sources,
-    s: p.s,
-    capped: p.capped,
-    trajectory: {
-      totals: t.totals,
-      s: t.s,
-      domains: Object.fromEntries(t.domains.map((d, i) => [d, { alpha: t.alpha[i], beta: t.beta[i], residuals: t.residuals[i] }])),
-      rms: t.rms,
-    },
-    leaveOneScaleOut: p.leaveOneScaleOut,
-    diagnostics: p.diagnostics,
-  };
 }
 
 /** The human-readable summary `autoscale predict` prints. */
@@ -66,7 +38,7 @@ export function predictTable(p: CompositionPrediction): string {
  * Runs `autoscale predict` without the command line.
  * @example runPredictCommand({ scale: ['a.json', 'b.json'], target: '1e10' }).table
  */
-export function runPredictCommand(options: PredictCommandOptions): { prediction: CompositionPrediction; document: CompositionDocument; table: string } {
+export function runPredictCommand(options: PredictCommandOptions): { prediction: CompositionPrediction; document: CompositionJson; table: string } {
   const files = options.scale ?? [];
   if (files.length < 2) throw new Error(`give at least two --scale files (got ${files.length}); AutoScale needs optimal compositions at two or more scales`);
   const target = parseTokenCount(options.target, '--target');

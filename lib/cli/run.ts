@@ -3,9 +3,9 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { demoDataConfig } from '../data/demo.js';
-import { runPipeline, type PipelineResult } from '../pipeline.js';
+import { runPipeline, type PipelineResult } from '../pipeline/run.js';
 import { describeDefaults, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
-import { formatTokens } from '../report.js';
+import { formatTokens } from '../format.js';
 
 /**
  * The demo: the five-domain corpus that npm packages ship, a small byte-level GPT on the CPU, two

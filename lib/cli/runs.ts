@@ -4,7 +4,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { DEFAULTS } from '../pipeline-config.js';
 import { isInterrupted, openRegistry, type RunRecord, type RunStatus } from '../registry.js';
-import { formatCount } from '../runner.js';
+import { formatCount } from '../format.js';
 import type { ProxyRunResult } from '../train.js';
 
 /** The registry file inside a cache folder. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseTokenCount } from '../composition.js';
 import { parseDataConfig } from '../data/config.js';
 import { writeModelFile } from '../model-file.js';
-import { trainProxy, type PipelineHooks, type ProxyRunSpec } from '../pipeline.js';
+import { trainProxy, type PipelineHooks, type ProxyRunSpec } from '../pipeline/run.js';
 import { parsePipelineConfig } from '../pipeline-config.js';
 import type { ProxyModel } from '../train.js';
 

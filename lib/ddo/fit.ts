@@ -5,6 +5,7 @@
 // x + a > 0 on the multipliers tried: it is then strictly decreasing and strictly convex, which is what the
 // KKT solve in solve.ts needs. Responses that cannot be such a curve get a degenerate status and no curve.
 
+import { formatSignificant } from '../format.js';
 import { bisectRoot, bracketRoot, newtonRoot } from './bisect.js';
 
 /** Parameters of f(x) = (x + a)^(-b) + c. Valid when b > 0 and x + a > 0 on the range used. */
@@ -385,18 +386,18 @@ export function fitResponseCurve(input: readonly ResponsePoint[], options: FitOp
   const fall = first.y - last.y;
   if (!(fall > 0)) {
     return degenerate(points, 'not-decreasing',
-      `loss at multiplier ${fmt(last.x)} (${fmt(last.y)}) is not below loss at ${fmt(first.x)} (${fmt(first.y)}): more of this domain does not help`);
+      `loss at multiplier ${formatSignificant(last.x, 6)} (${formatSignificant(last.y, 6)}) is not below loss at ${formatSignificant(first.x, 6)} (${formatSignificant(first.y, 6)}): more of this domain does not help`);
   }
   if (noise > 0 && fall < 2 * Math.SQRT2 * noise) {
     return degenerate(points, 'noise-dominated',
-      `fall ${fmt(fall)} over the multipliers tried is within 2·√2 × noise (${fmt(noise)})`);
+      `fall ${formatSignificant(fall, 6)} over the multipliers tried is within 2·√2 × noise (${formatSignificant(noise, 6)})`);
   }
   if (points.length === 3) {
     const [p1, p2, p3] = points as [ResponsePoint, ResponsePoint, ResponsePoint];
     const convex = p1.y > p2.y && p2.y > p3.y && (p1.y - p2.y) * (p3.x - p2.x) > (p2.y - p3.y) * (p2.x - p1.x);
     if (!convex) {
       return degenerate(points, 'not-convex',
-        `the three points (${points.map((p) => `${fmt(p.x)}: ${fmt(p.y)}`).join(', ')}) do not lie on a convex decreasing curve`);
+        `the three points (${points.map((p) => `${formatSignificant(p.x, 6)}: ${formatSignificant(p.y, 6)}`).join(', ')}) do not lie on a convex decreasing curve`);
     }
     const roots = exactCurves(points);
     if (roots.length > 0) {
@@ -415,7 +416,7 @@ export function fitResponseCurve(input: readonly ResponsePoint[], options: FitOp
   const my = points.reduce((s, p) => s + p.y, 0) / points.length;
   const slope = points.reduce((s, p, i) => s + (lx[i]! - mx) * (p.y - my), 0);
   if (!(slope < 0)) {
-    return degenerate(points, 'not-decreasing', `loss does not fall with the multiplier (regression slope on ln x is ${fmt(slope)} ≥ 0)`);
+    return degenerate(points, 'not-decreasing', `loss does not fall with the multiplier (regression slope on ln x is ${formatSignificant(slope, 6)} ≥ 0)`);
   }
   // Seeds: the exact curves (both roots) through triples of the points, first/middle/last and neighbours.
   const seeds: ResponseCurve[] = [];
@@ -433,12 +434,9 @@ export function fitResponseCurve(input: readonly ResponsePoint[], options: FitOp
   const summary = summarize(points, curve);
   if (!(summary.effect > 2 * summary.rms)) {
     return { ...degenerate(points, 'noise-dominated',
-      `least-squares residuals (rms ${fmt(summary.rms)}) are more than half the fitted fall (${fmt(summary.effect)})`) };
+      `least-squares residuals (rms ${formatSignificant(summary.rms, 6)}) are more than half the fitted fall (${formatSignificant(summary.effect, 6)})`) };
   }
   return { status: 'least-squares', curve, points, ...summary, alternative: null,
-    message: `least-squares curve through ${points.length} points, residual rms ${fmt(summary.rms)}` };
+    message: `least-squares curve through ${points.length} points, residual rms ${formatSignificant(summary.rms, 6)}` };
 }
 
-function fmt(v: number): string {
-  return Number.isFinite(v) ? Number(v.toPrecision(6)).toString() : String(v);
-}

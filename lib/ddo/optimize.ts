@@ -9,6 +9,8 @@
 import { fitResponseCurve, type FitOptions, type ResponseFit } from './fit.js';
 import type { DdoResults } from './results.js';
 import { solveComposition, type ActiveBound, type SolveDomain } from './solve.js';
+import type { Composition } from '../composition.js';
+import { formatSignificant } from '../format.js';
 
 export interface DdoOptions {
   /** Base composition N0 (tokens per domain) the runs perturbed; its domains must be exactly the results'. */
@@ -35,11 +37,8 @@ export interface DdoDomainOutcome {
   fit: ResponseFit;
 }
 
-export interface DdoComposition {
-  /** Total tokens N (the base composition's total). */
-  scale: number;
-  tokens: Record<string, number>;
-  weights: Record<string, number>;
+/** DDO's optimum at one scale: the composition (scale = the base composition's total N) and how it was found. */
+export interface DdoComposition extends Composition {
   multipliers: Record<string, number>;
   domains: DdoDomainOutcome[];
   /** KKT multiplier (marginal normalised loss per token), null when nothing moved. */
@@ -98,7 +97,7 @@ export function optimizeComposition(results: DdoResults, options: DdoOptions): D
     const usable = fit.curve !== null;
     const fixedMultiplier = fit.status === 'not-decreasing' ? lower : 1;
     if (!usable) {
-      diagnostics.push(`${d}: ${fit.status}: ${fit.message}; held at multiplier ${fmt(Math.min(Math.max(fixedMultiplier, lower), upper))}` +
+      diagnostics.push(`${d}: ${fit.status}: ${fit.message}; held at multiplier ${formatSignificant(Math.min(Math.max(fixedMultiplier, lower), upper), 6)}` +
         (fit.status === 'not-decreasing' ? ' (its lower bound)' : ' (its base quantity)'));
     } else if (fit.status === 'least-squares') {
       diagnostics.push(`${d}: ${fit.message}`);
@@ -126,7 +125,7 @@ export function optimizeComposition(results: DdoResults, options: DdoOptions): D
   }));
   for (const o of outcomes) {
     if (o.bound === 'lower' || o.bound === 'upper') {
-      diagnostics.push(`${o.domain}: at its ${o.bound} bound (multiplier ${fmt(o.multiplier)}); the optimum may lie beyond the multipliers allowed`);
+      diagnostics.push(`${o.domain}: at its ${o.bound} bound (multiplier ${formatSignificant(o.multiplier, 6)}); the optimum may lie beyond the multipliers allowed`);
     }
   }
   let predictedChange = 0;
@@ -149,6 +148,3 @@ export function optimizeComposition(results: DdoResults, options: DdoOptions): D
   };
 }
 
-function fmt(v: number): string {
-  return Number(v.toPrecision(6)).toString();
-}

@@ -10,6 +10,7 @@
 
 import { bisectRoot } from './bisect.js';
 import type { ResponseCurve } from './fit.js';
+import { formatSignificant } from '../format.js';
 
 export interface SolveDomain {
   domain: string;
@@ -93,16 +94,16 @@ export function solveComposition(domains: readonly SolveDomain[], total: number)
     }
   });
   const fixedNames = domains.filter((d) => !d.curve).map((d) => d.domain);
-  const held = fixedNames.length > 0 ? ` after the domains held fixed (${fixedNames.join(', ')}) take ${fmt(total - remaining)}` : '';
+  const held = fixedNames.length > 0 ? ` after the domains held fixed (${fixedNames.join(', ')}) take ${formatSignificant(total - remaining, 8)}` : '';
   let lambda: number | null = null;
   if (free.length === 0) {
     if (Math.abs(remaining) > 1e-9 * total) {
-      throw new RangeError(`solveComposition: no domain can move, and the fixed quantities sum to ${fmt(total - remaining)}, not the budget ${fmt(total)}`);
+      throw new RangeError(`solveComposition: no domain can move, and the fixed quantities sum to ${formatSignificant(total - remaining, 8)}, not the budget ${formatSignificant(total, 8)}`);
     }
   } else {
     if (!(lowSum <= remaining * (1 + 1e-12) && remaining <= highSum * (1 + 1e-12))) {
-      throw new RangeError(`solveComposition: budget ${fmt(remaining)}${held} is outside what the bounds allow, ` +
-        `[${fmt(lowSum)}, ${fmt(highSum)}] (sum of lower x N0, sum of upper x N0); widen the multiplier bounds or change the budget`);
+      throw new RangeError(`solveComposition: budget ${formatSignificant(remaining, 8)}${held} is outside what the bounds allow, ` +
+        `[${formatSignificant(lowSum, 8)}, ${formatSignificant(highSum, 8)}] (sum of lower x N0, sum of upper x N0); widen the multiplier bounds or change the budget`);
     }
     const budget = (logLambda: number): number => {
       let s = 0;
@@ -134,6 +135,3 @@ export function solveComposition(domains: readonly SolveDomain[], total: number)
   return { multipliers, tokens, active, lambda, budgetResidual: tokens.reduce((s, v) => s + v, 0) - total, objective };
 }
 
-function fmt(v: number): string {
-  return Number(v.toPrecision(8)).toString();
-}

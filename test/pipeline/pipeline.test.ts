@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as vl from 'vega-lite';
 import { parseComposition } from '../../lib/composition.js';
-import { runPipeline } from '../../lib/pipeline.js';
+import { runPipeline } from '../../lib/pipeline/run.js';
 import { parsePipelineConfig } from '../../lib/pipeline-config.js';
 import { openRegistry } from '../../lib/registry.js';
 import type { ProxyModel } from '../../lib/train.js';

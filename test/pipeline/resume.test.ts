@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runPipeline } from '../../lib/pipeline.js';
+import { runPipeline } from '../../lib/pipeline/run.js';
 import { parsePipelineConfig } from '../../lib/pipeline-config.js';
 import { openRegistry } from '../../lib/registry.js';
 import { tinySetup } from './fixtures/tiny.js';

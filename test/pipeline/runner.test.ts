@@ -1,5 +1,6 @@
 import test from 'ava';
-import { formatDuration, planCapacity, runPool, type RunTask } from '../../lib/runner.js';
+import { formatDuration } from '../../lib/format.js';
+import { planCapacity, runPool, type RunTask } from '../../lib/runner.js';
 
 test('planCapacity keeps threads per run x runs within the cores', (t) => {
   t.like(planCapacity({ backend: 'cpu', cores: 2, runs: 11 }), { concurrency: 2, threadsPerRun: 1 });

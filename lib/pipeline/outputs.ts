@@ -1,0 +1,126 @@
+// Outputs: what the pipeline writes into its output folder. runs.csv (one row per run), ddo-<N>.csv (one
+// scale's results in the `autoscale ddo` input format), the composition files, and report.html's input.
+import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
+import type { CompositionJson } from '../composition.js';
+import { formatCount, formatMultiplier, formatTokens } from '../format.js';
+import type { PipelineConfig } from '../pipeline-config.js';
+import type { Registry } from '../registry.js';
+import type { ReportedRun, ReportInput, ScaleSummary, ValidationSummary } from '../report.js';
+import type { ProxyRunResult } from '../train.js';
+import { response } from './analyse.js';
+import type { RunSlot, Setup } from './plan.js';
+
+/** One run as the outputs show it: its runs.csv fields and its row of the report's runs table. */
+export interface RunOutputRow {
+  csv: Record<string, string | number>;
+  report: ReportedRun;
+}
+
+/** One output row per slot, from the registry's records (`reused`: the keys the registry answered this time). */
+export function runOutputRows(slots: RunSlot[], registry: Registry, domains: string[], evalWeights: Record<string, number>, reused: Set<string>): RunOutputRow[] {
+  return slots.map((slot) => {
+    const r = registry.get<ProxyRunResult>(slot.key);
+    const losses = r?.status === 'finished' && r.result ? r.result.losses : null;
+    const csv: Record<string, string | number> = {
+      label: slot.label,
+      purpose: slot.purpose,
+      scale: slot.scale,
+      seed: slot.seed,
+      run: slot.id,
+      domain: slot.domain ?? '',
+      multiplier: slot.multiplier,
+      status: r?.status ?? 'missing',
+      reused: reused.has(slot.key) ? 1 : 0,
+      key: slot.key,
+    };
+    for (const d of domains) csv[`tokens_${d}`] = slot.spec.quantities[d] ?? 0;
+    for (const d of domains) csv[`loss_${d}`] = losses?.[d] ?? '';
+    csv.response = losses ? response(losses, evalWeights) : '';
+    csv.steps = r?.result?.steps ?? '';
+    csv.duration_s = r?.durationS ?? '';
+    csv.error = r?.error ?? '';
+    return {
+      csv,
+      report: {
+        label: slot.label,
+        status: r?.status ?? 'missing',
+        scale: slot.scale,
+        seed: slot.seed,
+        tokens: slot.spec.quantities,
+        losses,
+        durationS: r?.durationS ?? null,
+        reused: reused.has(slot.key),
+        error: r?.error ?? null,
+      },
+    };
+  });
+}
+
+function csvField(value: string | number): string {
+  const text = typeof value === 'number' ? String(value) : value;
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** runs.csv: one line per run, with its tokens and losses per domain, response, steps, duration and error. */
+export function runsCsv(rows: RunOutputRow[], domains: string[]): string {
+  const head = ['label', 'purpose', 'scale', 'seed', 'run', 'domain', 'multiplier', 'status', 'reused', 'key', ...domains.map((d) => `tokens_${d}`), ...domains.map((d) => `loss_${d}`), 'response', 'steps', 'duration_s', 'error'];
+  return `${[head.join(','), ...rows.map((r) => head.map((h) => csvField(r.csv[h] ?? '')).join(','))].join('\n')}\n`;
+}
+
+/** One scale's results in the `autoscale ddo` input format (domain,multiplier,loss), for the slots given (the first seed's). */
+export function ddoCsv(slots: RunSlot[], registry: Registry, evalWeights: Record<string, number>): string {
+  const lines = ['domain,multiplier,loss'];
+  for (const slot of slots) {
+    const r = registry.get<ProxyRunResult>(slot.key);
+    if (r?.status !== 'finished' || !r.result) continue;
+    lines.push(`${slot.domain === null ? 'base' : csvField(slot.domain)},${slot.multiplier},${response(r.result.losses, evalWeights)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** A composition file's text: two-space JSON and a final newline. */
+export function compositionFile(composition: CompositionJson): string {
+  return `${JSON.stringify(composition, null, 2)}\n`;
+}
+
+/** What report.html shows: the setup in words, the compositions, fits, validation, runs and diagnostics. */
+export function reportInput(
+  config: PipelineConfig,
+  setup: Setup,
+  results: {
+    scales: ScaleSummary[];
+    prediction: CompositionJson;
+    /** Sentences about the prediction (caps, leave-one-scale-out errors). */
+    predictionNotes: string[];
+    validation: ValidationSummary | null;
+    rows: RunOutputRow[];
+    diagnostics: string[];
+  },
+): ReportInput {
+  const { domains, prepared } = setup;
+  const { prediction } = results;
+  return {
+    title: `AutoScale: data composition for ${formatCount(config.target)} training tokens`,
+    domains,
+    setup: [
+      `data: ${domains.length} domains, ${prepared.tokenizer} tokenizer (vocab ${prepared.vocabSize}); training tokens ${domains
+        .map((d) => `${d} ${formatCount(prepared.domains.find((p) => p.name === d)!.trainTokens)}`)
+        .join(', ')}`,
+      `model: ${config.model.layers} layers x ${config.model.width} wide, ${config.model.heads} heads, context ${config.model.contextLength}; ${setup.shared.backend}`,
+      `training: batch ${config.training.batchSize} windows, lr ${config.training.lr} -> ${config.training.minLr} (warmup ${config.training.warmupFraction * 100}%, cosine), AdamW wd ${config.training.weightDecay}`,
+      `DDO scales ${config.scales.map(formatTokens).join(', ')} tokens; multipliers ${config.multipliers.map(formatMultiplier).join(', ')}; seeds ${config.seeds.join(', ')}; target ${formatTokens(config.target)}`,
+      `response: held-out loss, ${config.eval.weights ? 'weighted' : 'mean'} over domains, ${config.eval.windowsPerDomain} windows per domain`,
+    ],
+    scales: results.scales,
+    prediction: { scale: prediction.scale, tokens: prediction.tokens, weights: prediction.weights, notes: results.predictionNotes },
+    validation: results.validation,
+    runs: results.rows.map((r) => r.report),
+    diagnostics: results.diagnostics,
+  };
+}
+
+/** Writes each file (name -> text) into `outDir`, atomically. */
+export function writeOutputs(outDir: string, files: Record<string, string>): void {
+  for (const [name, text] of Object.entries(files)) writeFileAtomic(path.join(outDir, name), [text]);
+}

@@ -1,0 +1,190 @@
+// `autoscale run`, as a function, in the order of the pipeline (../shared/DESIGN.md):
+//   domain corpora -> tokenized shards + held-out split     plan.ts     setUp
+//   -> proxy runs at every DDO scale                         plan.ts     planDdo, execute.ts runSlots
+//   -> DDO per scale                                         analyse.ts  ddoAtScale
+//   -> AutoScale prediction at the target                    analyse.ts  autoscalePredictor
+//   -> (optional) validation runs at a larger scale          plan.ts     planValidation, runSlots, validationSummary
+//   -> composition-*.json, ddo-*.csv, runs.csv, report.html  outputs.ts
+// Every run result comes from the registry, so a pipeline killed at any moment and started again redoes
+// no finished run and writes the same compositions.
+import path from 'node:path';
+import { predictDocument, type CompositionJson } from '../composition.js';
+import { formatDuration, formatTokens } from '../format.js';
+import type { PipelineConfig } from '../pipeline-config.js';
+import { openRegistry, type Registry, type RunRecord } from '../registry.js';
+import { renderReport, type ScaleSummary, type ValidationSummary } from '../report.js';
+import type { ProxyRunResult } from '../train.js';
+import { autoscalePredictor, ddoAtScale, validationSummary } from './analyse.js';
+import { runSlots, type PipelineHooks, type SlotsEnvironment, type SlotsOutcome } from './execute.js';
+import { compositionFile, ddoCsv, reportInput, runOutputRows, runsCsv, writeOutputs } from './outputs.js';
+import { planDdo, planValidation, setUp, trainSlot, type DataSource, type RunSlot, type Setup } from './plan.js';
+
+export type { PipelineHooks } from './execute.js';
+export { PROXY_RUN_FORMAT, type ProxyRunSpec } from './spec.js';
+export { tokensToReach } from './analyse.js';
+export type { CompositionJson } from '../composition.js';
+
+export interface PipelineOptions extends DataSource {
+  config: PipelineConfig;
+  /** Progress lines (the CLI passes stderr). */
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Retry runs that failed with a deterministic error (NaN) instead of reusing the failure. */
+  retryFailed?: boolean;
+  /** Seconds between overall progress lines. */
+  progressEverySeconds?: number;
+  hooks?: PipelineHooks;
+}
+
+export interface PipelineResult {
+  outDir: string;
+  prediction: CompositionJson;
+  compositions: CompositionJson[];
+  validation: ValidationSummary | null;
+  files: string[];
+  trained: number;
+  reused: number;
+  failed: number;
+  diagnostics: string[];
+}
+
+/** The environment runSlots trains in, from the options, the setup and the open registry. */
+function slotsEnvironment(options: PipelineOptions, setup: Setup, registry: Registry, log: (line: string) => void): SlotsEnvironment {
+  const { config } = options;
+  return {
+    prepared: setup.prepared,
+    evalSet: setup.evalSet,
+    registry,
+    signal: options.signal,
+    checkpointsDir: path.join(setup.cacheDir, 'checkpoints'),
+    checkpointEverySeconds: config.training.checkpointEverySeconds,
+    hooks: options.hooks,
+    log,
+    threadsPerRun: config.threadsPerRun,
+    concurrency: config.concurrency,
+    retryFailed: options.retryFailed ?? false,
+    progressEverySeconds: options.progressEverySeconds ?? 10,
+  };
+}
+
+/**
+ * Trains one proxy run of a config (or finds it in the registry): `autoscale train`.
+ *
+ * @example
+ * const { record } = await trainProxy({ config, quantities: { books: 1e5, code: 2e5 }, seed: 0 });
+ * record.result?.losses // { books: 2.9, code: 2.1, ... }
+ */
+export async function trainProxy(
+  options: PipelineOptions & { quantities: Record<string, number>; seed?: number },
+): Promise<{ record: RunRecord<ProxyRunResult>; reused: boolean }> {
+  const log = options.log ?? (() => undefined);
+  const setup = await setUp(options.config, options, log);
+  for (const d of Object.keys(options.quantities)) {
+    if (!setup.domains.includes(d)) throw new Error(`--tokens names "${d}", which is not a domain of the data (${setup.domains.join(', ')})`);
+  }
+  const seed = options.seed ?? options.config.seeds[0] ?? 0;
+  const slot = trainSlot(setup, options.quantities, seed, options.config.training.evalPoints);
+  const registry = openRegistry(path.join(setup.cacheDir, 'runs.sqlite'));
+  try {
+    const outcome = await runSlots([slot], slotsEnvironment(options, setup, registry, log));
+    return { record: registry.get<ProxyRunResult>(slot.key)!, reused: outcome.reused.has(slot.key) };
+  } finally {
+    registry.close();
+  }
+}
+
+/**
+ * Runs the whole pipeline. Resolves with the prediction and the files written; rejects with an
+ * AbortError when stopped (finished runs are kept, running ones checkpointed) and with an Error that
+ * says what is missing when the failed runs leave too little to predict.
+ *
+ * @example
+ * const result = await runPipeline({ config: parsePipelineConfig(json), baseDir: '.', log: console.error });
+ * result.prediction.weights // { books: 0.21, code: 0.33, ... }
+ */
+export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
+  const { config } = options;
+  const log = options.log ?? (() => undefined);
+  const outDir = path.resolve(config.out);
+  const started = Date.now();
+
+  const setup = await setUp(config, options, log);
+  const { domains, evalWeights } = setup;
+  const registry = openRegistry(path.join(setup.cacheDir, 'runs.sqlite'));
+  try {
+    const env = slotsEnvironment(options, setup, registry, log);
+
+    // Proxy runs at every DDO scale, all in one pool.
+    const plans = planDdo(config, setup);
+    const ddoSlots = plans.flatMap((p) => p.slots);
+    const ddoRun = await runSlots(ddoSlots, env);
+
+    // DDO per scale.
+    const diagnostics: string[] = [...ddoRun.diagnostics];
+    const compositions: CompositionJson[] = [];
+    const summaries: ScaleSummary[] = [];
+    for (const plan of plans) {
+      const outcome = ddoAtScale(plan, config.bounds, evalWeights, registry);
+      diagnostics.push(...outcome.diagnostics.map((d) => `N=${formatTokens(plan.scale)}: ${d}`));
+      if (outcome.composition) {
+        compositions.push(outcome.composition);
+        summaries.push(outcome.summary!);
+      }
+    }
+    if (compositions.length < 2) {
+      const rows = runOutputRows(ddoSlots, registry, domains, evalWeights, ddoRun.reused);
+      writeOutputs(outDir, { 'runs.csv': runsCsv(rows, domains) });
+      throw new Error(
+        `only ${compositions.length} of ${config.scales.length} DDO scales have a usable base run, and AutoScale needs two to predict. ` +
+          `${diagnostics.join(' ')} See ${path.join(outDir, 'runs.csv')} and \`autoscale runs --status failed\`.`,
+      );
+    }
+
+    // AutoScale prediction at the target.
+    const predict = autoscalePredictor(compositions, setup.prepared, config.maxEpochs);
+    const predicted = predict(config.target);
+    const prediction = predictDocument(predicted, compositions.map((c) => `composition-${c.scale}.json`));
+    for (const l of predicted.leaveOneScaleOut ?? []) {
+      // The document shares this array: the notes reach composition.json and the report.
+      predicted.diagnostics.push(`leave-one-scale-out: predicting N=${formatTokens(l.scale)} from the other scales misses its weights by at most ${(100 * l.maxWeightError).toFixed(1)} points`);
+    }
+
+    // Validation at a larger scale: uniform vs the largest DDO optimum vs AutoScale.
+    let validation: ValidationSummary | null = null;
+    let validationSlots: RunSlot[] = [];
+    let validationRun: SlotsOutcome = { trained: 0, reused: new Set<string>(), failed: 0, diagnostics: [] };
+    if (config.validation) {
+      const largest = compositions[compositions.length - 1]!;
+      const plan = planValidation(config, config.validation, setup, largest, predict(config.validation.scale).tokens);
+      validationSlots = plan.slots;
+      validationRun = await runSlots(validationSlots, env);
+      diagnostics.push(...validationRun.diagnostics);
+      validation = validationSummary(plan, registry, evalWeights);
+      for (const curve of validation.curves) {
+        if (curve.failed) diagnostics.push(`validation run ${curve.mixture} failed (${curve.failed}): the validation comparison and the speed-up miss it`);
+      }
+    }
+
+    // Outputs.
+    const reused = new Set([...ddoRun.reused, ...validationRun.reused]);
+    const rows = runOutputRows([...ddoSlots, ...validationSlots], registry, domains, evalWeights, reused);
+    const files: Record<string, string> = {};
+    for (const c of compositions) {
+      files[`composition-${c.scale}.json`] = compositionFile(c);
+      files[`ddo-${c.scale}.csv`] = ddoCsv(ddoSlots.filter((s) => s.scale === c.scale && s.seed === config.seeds[0]), registry, evalWeights);
+    }
+    files[`composition-${config.target}.json`] = compositionFile(prediction);
+    files['composition.json'] = files[`composition-${config.target}.json`]!;
+    files['runs.csv'] = runsCsv(rows, domains);
+    files['report.html'] = await renderReport(
+      reportInput(config, setup, { scales: summaries, prediction, predictionNotes: predicted.diagnostics, validation, rows, diagnostics }),
+    );
+    writeOutputs(outDir, files);
+    const trained = ddoRun.trained + validationRun.trained;
+    const failed = ddoRun.failed + validationRun.failed;
+    log(`[done] ${trained} runs trained, ${reused.size} reused, ${failed} failed, in ${formatDuration((Date.now() - started) / 1000)}`);
+    return { outDir, prediction, compositions, validation, files: Object.keys(files).map((f) => path.join(outDir, f)), trained, reused: reused.size, failed, diagnostics };
+  } finally {
+    registry.close();
+  }
+}

@@ -1,0 +1,101 @@
+// The run spec: everything that determines a proxy run's result. Its canonical hash (registry.runKey) is the
+// run's registry key, and executeRun (execute.ts) trains a run from the spec alone, so what is hashed is
+// exactly what is run.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { addonCandidates } from '../native.js';
+import type { PipelineConfig } from '../pipeline-config.js';
+
+/** Bumped whenever what a proxy run computes changes (trainer loop, schedule, sampler): old results stop matching. */
+export const PROXY_RUN_FORMAT = 1;
+
+/** Everything that determines a proxy run's result; its canonical hash is the run's registry key. */
+export interface ProxyRunSpec {
+  kind: 'proxy-run';
+  format: number;
+  /** Package version. */
+  version: string;
+  /** sha256 (first 16 hex) of the native addon binary: a rebuilt trainer (new kernels, new float rounding) gets new keys. */
+  native: string;
+  /** PreparedData.key: the exact training and held-out tokens. */
+  data: string;
+  vocabSize: number;
+  model: PipelineConfig['model'];
+  training: Omit<PipelineConfig['training'], 'checkpointEverySeconds' | 'evalPoints'>;
+  evalPoints: number;
+  windowsPerDomain: number;
+  seed: number;
+  /** Training tokens asked of each domain (whole tokens; the sampler realises round(N_i / T) windows). */
+  quantities: Record<string, number>;
+  backend: 'cpu' | 'cuda';
+}
+
+/** What every run of one config shares: the spec less the run's own quantities, seed and evaluation points. */
+export type SharedSpec = Omit<ProxyRunSpec, 'quantities' | 'seed' | 'evalPoints'>;
+
+let addonHash: string | undefined;
+
+/** Hash of the addon file the binding loads (the first candidate that exists); "none" when there is none. */
+export function nativeBuildId(): string {
+  if (addonHash === undefined) {
+    const file = addonCandidates().find((candidate) => existsSync(candidate));
+    addonHash = file ? createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16) : 'none';
+  }
+  return addonHash;
+}
+
+/**
+ * The part of the spec a config fixes for all its runs, given the prepared data and the resolved backend.
+ * Checkpoint cadence and evaluation points of the config are left out: they do not change a run's result
+ * (evalPoints is set per run by makeSpec, as validation runs evaluate more often).
+ *
+ * @example sharedSpec(config, { key: prepared.key, vocabSize: prepared.vocabSize }, 'cpu', backendInfo().version)
+ */
+export function sharedSpec(
+  config: PipelineConfig,
+  data: { key: string; vocabSize: number },
+  backend: 'cpu' | 'cuda',
+  version: string,
+): SharedSpec {
+  const { checkpointEverySeconds: _checkpoints, evalPoints: _points, ...training } = config.training;
+  return {
+    kind: 'proxy-run',
+    format: PROXY_RUN_FORMAT,
+    version,
+    native: nativeBuildId(),
+    data: data.key,
+    vocabSize: data.vocabSize,
+    model: config.model,
+    training,
+    windowsPerDomain: config.eval.windowsPerDomain,
+    backend,
+  };
+}
+
+/**
+ * The spec of one run: the shared part plus its quantities (rounded to whole tokens), seed and evaluation points.
+ *
+ * @example runKey(makeSpec(shared, { books: 1e5, code: 2e5 }, 0, 2)) // the run's registry key
+ */
+export function makeSpec(shared: SharedSpec, quantities: Record<string, number>, seed: number, evalPoints: number): ProxyRunSpec {
+  // Field order as the registry has always stored it (the key hashes a canonical form, so order is cosmetic).
+  return {
+    kind: shared.kind,
+    format: shared.format,
+    version: shared.version,
+    native: shared.native,
+    data: shared.data,
+    vocabSize: shared.vocabSize,
+    model: shared.model,
+    training: shared.training,
+    evalPoints,
+    windowsPerDomain: shared.windowsPerDomain,
+    seed,
+    quantities: roundQuantities(quantities),
+    backend: shared.backend,
+  };
+}
+
+function roundQuantities(tokens: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(tokens).map(([d, n]) => [d, Math.max(0, Math.round(n))]));
+}
