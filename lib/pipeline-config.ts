@@ -54,6 +54,19 @@ export interface ValidationSection {
   scale: number;
   /** Held-out evaluations along each validation run (the loss curves). */
   evalPoints: number;
+  /**
+   * Shorter budgets, as fractions of `scale` in (0, 1), at which every mixture other than uniform is trained
+   * again (each its own full cosine schedule) to measure the token saving: the budget at which the mixture
+   * reaches uniform's final loss. [] measures no saving.
+   */
+  savingFractions: number[];
+}
+
+export interface IntervalSection {
+  /** Central probability of every interval (weights, tokens, validation differences). */
+  level: number;
+  /** Bootstrap draws per DDO scale (carried on through the prediction). */
+  draws: number;
 }
 
 export type Backend = 'auto' | 'cpu' | 'cuda';
@@ -83,8 +96,10 @@ export interface PipelineConfig {
   threadsPerRun: number | 'auto';
   /** Runs at once, or "auto" (the runner's capacity plan). */
   concurrency: number | 'auto';
-  /** Optional validation at a larger scale: uniform vs the largest DDO optimum vs AutoScale. */
+  /** Optional validation at a larger scale: uniform vs the largest DDO optimum vs AutoScale, every seed. */
   validation: ValidationSection | null;
+  /** Intervals from the seeds' replicates. */
+  intervals: IntervalSection;
   /** Output folder (composition-*.json, runs.csv, report.html). */
   out: string;
   /** Registry, checkpoints and the data cache live here; shared between pipelines. */
@@ -116,6 +131,8 @@ export const DEFAULTS = {
   threadsPerRun: 'auto' as const,
   concurrency: 'auto' as const,
   validation: null,
+  intervals: { level: 0.9, draws: 400 } as IntervalSection,
+  savingFractions: [0.5],
   out: 'out/autoscale',
   cacheDir: '.autoscale-cache',
 };
@@ -139,8 +156,10 @@ export function describeDefaults(): string {
     `  seeds      [0] (more seeds: each DDO run trained per seed, responses averaged)`,
     `  backend    "auto" (cuda when a device is present, else cpu); "cpu" | "cuda"`,
     `  threadsPerRun, concurrency  "auto" (runs x threads <= cores)`,
-    `  validation null; {"scale": N, "evalPoints": 8} trains uniform, the largest DDO optimum and`,
-    `             AutoScale's prediction at N tokens and compares their loss curves`,
+    `  validation null; {"scale": N, "evalPoints": 8, "savingFractions": [0.5]} trains uniform, the largest`,
+    `             DDO optimum and AutoScale's prediction at N tokens on every seed, compares them seed by seed,`,
+    `             and trains the non-uniform mixtures again at 0.5 N to measure their token saving`,
+    `  intervals  {"level": ${DEFAULTS.intervals.level}, "draws": ${DEFAULTS.intervals.draws}}: intervals on every weight from the seeds' replicates`,
     `  out        "${DEFAULTS.out}"   cacheDir ".autoscale-cache" (registry, checkpoints, data cache)`,
   ].join('\n');
 }
@@ -193,7 +212,7 @@ export function parsePipelineConfig(raw: unknown): PipelineConfig {
   if (!isObject(raw)) throw new ConfigError('(root)', 'the config must be a JSON object');
   checkKeys(
     raw,
-    ['$schema', 'data', 'model', 'training', 'eval', 'scales', 'target', 'base', 'multipliers', 'bounds', 'maxEpochs', 'seeds', 'backend', 'threadsPerRun', 'concurrency', 'validation', 'out', 'cacheDir'],
+    ['$schema', 'data', 'model', 'training', 'eval', 'scales', 'target', 'base', 'multipliers', 'bounds', 'maxEpochs', 'seeds', 'backend', 'threadsPerRun', 'concurrency', 'validation', 'intervals', 'out', 'cacheDir'],
     '',
   );
   if (raw.data === undefined) throw new ConfigError('data', 'is required: a data config ({"domains": [...]}) or "demo" for the embedded corpus');
@@ -292,15 +311,28 @@ export function parsePipelineConfig(raw: unknown): PipelineConfig {
   let validation: ValidationSection | null = null;
   if (raw.validation !== undefined && raw.validation !== null) {
     if (!isObject(raw.validation)) throw new ConfigError('validation', 'must be null or {"scale": N, "evalPoints": 8}');
-    checkKeys(raw.validation, ['scale', 'evalPoints'], 'validation');
+    checkKeys(raw.validation, ['scale', 'evalPoints', 'savingFractions'], 'validation');
+    const fractionsRaw = raw.validation.savingFractions ?? DEFAULTS.savingFractions;
+    if (!Array.isArray(fractionsRaw)) throw new ConfigError('validation.savingFractions', 'must be a list of fractions of the validation scale in (0, 1), e.g. [0.5], or [] for none');
+    const savingFractions = fractionsRaw.map((f, i) => number(f, `validation.savingFractions[${i}]`, { exclusiveMin: 0, max: 0.999 }));
+    if (new Set(savingFractions).size !== savingFractions.length) throw new ConfigError('validation.savingFractions', 'must not repeat a fraction');
     validation = {
       scale: number(raw.validation.scale, 'validation.scale', { integer: true, min: 1 }),
       evalPoints: number(raw.validation.evalPoints, 'validation.evalPoints', { integer: true, min: 2, max: 1000, fallback: 8 }),
+      savingFractions: [...savingFractions].sort((a, b) => a - b),
     };
     if (validation.scale <= largest) {
       throw new ConfigError('validation.scale', `must be larger than the largest DDO scale (${largest}) so that it tests the extrapolation, got ${validation.scale}`);
     }
   }
+
+  const intervalsRaw = raw.intervals ?? {};
+  if (!isObject(intervalsRaw)) throw new ConfigError('intervals', 'must be an object {"level": 0.9, "draws": 400}');
+  checkKeys(intervalsRaw, ['level', 'draws'], 'intervals');
+  const intervals: IntervalSection = {
+    level: number(intervalsRaw.level, 'intervals.level', { exclusiveMin: 0, max: 0.999, fallback: DEFAULTS.intervals.level }),
+    draws: number(intervalsRaw.draws, 'intervals.draws', { integer: true, min: 20, max: 100000, fallback: DEFAULTS.intervals.draws }),
+  };
 
   const text = (value: unknown, field: string, fallback: string): string => {
     if (value === undefined) return fallback;
@@ -324,6 +356,7 @@ export function parsePipelineConfig(raw: unknown): PipelineConfig {
     threadsPerRun,
     concurrency,
     validation,
+    intervals,
     out: text(raw.out, 'out', DEFAULTS.out),
     cacheDir: text(raw.cacheDir, 'cacheDir', DEFAULTS.cacheDir),
   };

@@ -6,6 +6,8 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { Composition } from './composition.js';
 import { formatPercent, formatTokens } from './format.js';
+import type { PairedDifference, TokenSaving, Verdict } from './stats/paired.js';
+import type { CompositionIntervals } from './stats/ddo-replicates.js';
 
 /** One DDO point of one domain at one scale. */
 export interface FitPoint {
@@ -37,31 +39,51 @@ export interface ScaleSummary extends Composition {
   activeBounds: string[];
   /** Mean held-out loss of the base run (the response's unit). */
   baseLoss: number;
+  /** Intervals on the weights and tokens (null: one seed, see the diagnostics). */
+  intervals?: CompositionIntervals | null;
+  /** The noise audit of this scale (null when the base failed). */
+  noise?: { seeds: number; baseSd: number | null; snr: Record<string, number | null>; verdict: string; advice: string } | null;
 }
 
 /** The AutoScale prediction as the report shows it. */
 export interface PredictionSummary extends Composition {
   /** Sentences about caps, extrapolation range and residuals. */
   notes: string[];
+  intervals?: CompositionIntervals | null;
 }
 
-/** One mixture's held-out loss curve in the validation runs. */
+/** One mixture's held-out loss curve in the validation runs (mean over the seeds that finished). */
 export interface ValidationCurve {
   mixture: string;
   weights: Record<string, number>;
   points: { tokens: number; loss: number }[];
-  /** Final per-domain held-out losses. */
+  /** Final per-domain held-out losses, mean over seeds. */
   finalLosses: Record<string, number>;
+  /** Final response per seed of the validation (null where the run failed), and their mean. */
+  perSeedFinal: (number | null)[];
+  meanFinal: number | null;
   failed: string | null;
+}
+
+/** A mixture against uniform at the validation scale, seed by seed (lib/stats/paired.ts). */
+export interface MixtureComparison {
+  mixture: string;
+  lossDifference: PairedDifference;
+  tokenSaving: TokenSaving | null;
+  tokenSavingNote: string | null;
+  verdict: Verdict;
+  /** The comparison in one sentence, as printed. */
+  sentence: string;
 }
 
 export interface ValidationSummary {
   scale: number;
+  level: number;
+  seeds: number[];
   curves: ValidationCurve[];
-  /** Fraction of tokens the AutoScale mixture needs to reach uniform's final loss (null: it never does). */
-  tokenFraction: number | null;
-  /** 1 / tokenFraction - 1, as a percentage: "x% faster". */
-  speedupPercent: number | null;
+  comparisons: MixtureComparison[];
+  /** The headline: AutoScale against uniform, as the interval allows. */
+  verdict: string;
 }
 
 /** One proxy run as the report's runs table shows it. */
@@ -164,6 +186,14 @@ export function weightsSpec(scales: ScaleSummary[], prediction: PredictionSummar
   const rows: Record<string, unknown>[] = [];
   for (const s of scales) for (const d of domains) rows.push({ scale: s.scale, domain: d, weight: s.weights[d] ?? 0, source: 'DDO optimum' });
   for (const d of domains) rows.push({ scale: prediction.scale, domain: d, weight: prediction.weights[d] ?? 0, source: 'AutoScale prediction' });
+  // The intervals, as vertical bars at each scale (drawn only where the composition carries them).
+  const bars: Record<string, unknown>[] = [];
+  for (const c of [...scales, prediction]) {
+    for (const d of domains) {
+      const w = c.intervals?.weights[d];
+      if (w) bars.push({ scale: c.scale, domain: d, low: w[0], high: w[1] });
+    }
+  }
   const last = scales[scales.length - 1] as ScaleSummary;
   const bridge = domains.flatMap((d) => [
     { scale: last.scale, domain: d, weight: last.weights[d] ?? 0 },
@@ -171,7 +201,7 @@ export function weightsSpec(scales: ScaleSummary[], prediction: PredictionSummar
   ]);
   return {
     $schema: SCHEMA,
-    description: 'Optimal domain weights against training scale: DDO at the small scales, AutoScale at the target',
+    description: 'Optimal domain weights against training scale: DDO at the small scales, AutoScale at the target; bars are the intervals',
     width: 460,
     height: 280,
     layer: [
@@ -194,6 +224,18 @@ export function weightsSpec(scales: ScaleSummary[], prediction: PredictionSummar
           detail: { field: 'domain' },
         },
       },
+      ...(bars.length ? [{
+        data: { values: bars },
+        mark: { type: 'rule', strokeWidth: 2, opacity: 0.6 },
+        encoding: {
+          x: { field: 'scale', type: 'quantitative', scale: { type: 'log' } },
+          y: { field: 'low', type: 'quantitative' },
+          y2: { field: 'high' },
+          color: { field: 'domain', type: 'nominal' },
+          xOffset: { field: 'domain' },
+          tooltip: [{ field: 'domain' }, { field: 'scale' }, { field: 'low', format: '.3f' }, { field: 'high', format: '.3f' }],
+        },
+      }] : []),
       {
         data: { values: rows.filter((r) => r.source === 'AutoScale prediction') },
         mark: { type: 'point', shape: 'diamond', size: 120, filled: false, strokeWidth: 2 },
@@ -241,6 +283,32 @@ export function validationSpec(validation: ValidationSummary): vl.TopLevelSpec {
   } as vl.TopLevelSpec;
 }
 
+/** Vega-Lite spec: each mixture's paired loss difference against uniform, with its interval (0 is a tie). */
+export function comparisonSpec(validation: ValidationSummary): vl.TopLevelSpec {
+  const rows = validation.comparisons
+    .filter((c) => Number.isFinite(c.lossDifference.mean))
+    .map((c) => ({ mixture: c.mixture, mean: c.lossDifference.mean, low: c.lossDifference.interval?.[0] ?? c.lossDifference.mean, high: c.lossDifference.interval?.[1] ?? c.lossDifference.mean, verdict: c.verdict }));
+  return {
+    $schema: SCHEMA,
+    description: `Validation at ${validation.scale} tokens: mean held-out loss minus uniform's, seed by seed, with ${Math.round(validation.level * 100)}% intervals`,
+    width: 460,
+    height: 40 + 40 * rows.length,
+    layer: [
+      { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: 'gray', strokeDash: [3, 3] }, encoding: { x: { field: 'zero', type: 'quantitative' } } },
+      {
+        data: { values: rows },
+        mark: { type: 'rule', strokeWidth: 3 },
+        encoding: { y: { field: 'mixture', type: 'nominal', title: null }, x: { field: 'low', type: 'quantitative', title: 'loss - uniform (nats/token; < 0 is better)' }, x2: { field: 'high' }, color: { field: 'verdict', type: 'nominal' } },
+      },
+      {
+        data: { values: rows },
+        mark: { type: 'point', filled: true, size: 80 },
+        encoding: { y: { field: 'mixture', type: 'nominal' }, x: { field: 'mean', type: 'quantitative' }, color: { field: 'verdict', type: 'nominal' }, tooltip: [{ field: 'mixture' }, { field: 'mean', format: '.4f' }, { field: 'low', format: '.4f' }, { field: 'high', format: '.4f' }, { field: 'verdict' }] },
+      },
+    ],
+  } as vl.TopLevelSpec;
+}
+
 /**
  * Compiles a Vega-Lite spec and renders it to SVG with Vega's headless renderer.
  *
@@ -263,7 +331,10 @@ export async function renderCharts(input: ReportInput): Promise<RenderedChart[]>
     { id: 'fits', title: 'DDO fits per domain and scale', spec: fitsSpec(input.scales) },
   ];
   if (input.validation && input.validation.curves.some((c) => c.points.length > 0)) {
-    charts.push({ id: 'validation', title: `Validation loss curves at ${formatTokens(input.validation.scale)} tokens`, spec: validationSpec(input.validation) });
+    charts.push({ id: 'validation', title: `Validation loss curves at ${formatTokens(input.validation.scale)} tokens (mean over seeds)`, spec: validationSpec(input.validation) });
+    if (input.validation.comparisons.some((c) => Number.isFinite(c.lossDifference.mean))) {
+      charts.push({ id: 'comparison', title: `Against uniform at ${formatTokens(input.validation.scale)} tokens, seed by seed`, spec: comparisonSpec(input.validation) });
+    }
   }
   const out: RenderedChart[] = [];
   for (const chart of charts) out.push({ ...chart, svg: await renderSvg(chart.spec) });
@@ -298,7 +369,20 @@ export async function renderReport(input: ReportInput): Promise<string> {
   };
 
   const weightsHead = ['domain', ...input.scales.map((s) => `DDO ${formatTokens(s.scale)}`), `AutoScale ${formatTokens(input.prediction.scale)}`];
-  const weightsRows = input.domains.map((d) => [d, ...input.scales.map((s) => formatPercent(s.weights[d])), formatPercent(input.prediction.weights[d])]);
+  const withInterval = (c: { weights: Record<string, number>; intervals?: CompositionIntervals | null }, d: string): string => {
+    const w = c.intervals?.weights[d];
+    return `${formatPercent(c.weights[d])}${w ? ` [${formatPercent(w[0])}, ${formatPercent(w[1])}]` : ''}`;
+  };
+  const weightsRows = input.domains.map((d) => [d, ...input.scales.map((s) => withInterval(s, d)), withInterval(input.prediction, d)]);
+  const levels = [...input.scales, input.prediction].map((c) => c.intervals?.level).filter((l): l is number => l !== undefined);
+  const intervalLine = levels.length
+    ? `Each weight with its ${Math.round(levels[0]! * 100)}% interval [low, high] from the seeds' replicates: ${input.scales.find((s) => s.intervals)?.intervals?.method ?? ''}.`
+    : 'No intervals: one seed gives no replicate to measure the noise by (see the diagnostics); train 3 or more seeds.';
+  const noiseRows = input.scales.flatMap((s) => {
+    if (!s.noise) return [];
+    return Object.entries(s.noise.snr).map(([run, snr]) => [formatTokens(s.scale), run, snr === null ? '-' : snr.toFixed(1), snr !== null && snr < 3 ? 'below 3' : '']);
+  });
+  const noiseHead = input.scales.map((s) => s.noise ? `N=${formatTokens(s.scale)}: ${s.noise.seeds} seeds, base response SD ${s.noise.baseSd === null ? '-' : s.noise.baseSd.toFixed(4)}; ${s.noise.advice}` : `N=${formatTokens(s.scale)}: no audit`);
   const tokensRows = input.domains.map((d) => [
     d,
     ...input.scales.map((s) => Math.round(s.tokens[d] ?? 0)),
@@ -321,17 +405,22 @@ export async function renderReport(input: ReportInput): Promise<string> {
   let validationHtml = '';
   if (input.validation) {
     const v = input.validation;
-    const speed =
-      v.tokenFraction === null
-        ? 'The AutoScale mixture did not reach the uniform mixture\'s final loss within the run.'
-        : `The AutoScale mixture reaches the uniform mixture's final loss with ${(100 * v.tokenFraction).toFixed(1)}% of the tokens` +
-          (v.speedupPercent !== null ? ` (${v.speedupPercent.toFixed(1)}% faster).` : '.');
-    validationHtml = `<h2>Validation at ${formatTokens(v.scale)} tokens</h2><p class="headline">${escapeHtml(speed)}</p>${chart('validation')}${table(
-      ['mixture', 'final mean loss', ...input.domains, 'status'],
-      v.curves.map((c) => {
-        const final = c.points[c.points.length - 1]?.loss;
-        return [c.mixture, final === undefined ? '-' : final.toFixed(4), ...input.domains.map((d) => c.finalLosses[d]?.toFixed(4) ?? '-'), c.failed ?? 'ok'];
-      }),
+    const pct = `${Math.round(v.level * 100)}%`;
+    const interval = (i: [number, number] | null, f: (x: number) => string): string => (i ? `[${f(i[0])}, ${f(i[1])}]` : '-');
+    validationHtml = `<h2>Validation at ${formatTokens(v.scale)} tokens (${v.seeds.length} seed${v.seeds.length === 1 ? '' : 's'})</h2><p class="headline">${escapeHtml(v.verdict)}</p>${chart('comparison')}${table(
+      ['mixture', 'vs uniform: loss difference', `${pct} interval`, 'verdict', 'tokens to reach uniform', `${pct} interval`],
+      v.comparisons.map((c) => [
+        c.mixture,
+        Number.isFinite(c.lossDifference.mean) ? c.lossDifference.mean.toFixed(4) : '-',
+        interval(c.lossDifference.interval, (x) => x.toFixed(4)),
+        c.verdict,
+        c.tokenSaving ? `${(100 * c.tokenSaving.mean).toFixed(0)}%` : (c.tokenSavingNote ?? '-'),
+        c.tokenSaving ? interval(c.tokenSaving.interval, (x) => `${(100 * x).toFixed(0)}%`) : '-',
+      ]),
+    )}${chart('validation')}${table(
+      ['mixture', 'final mean loss', ...v.seeds.map((s) => `seed ${s}`), ...input.domains, 'status'],
+      v.curves.map((c) => [c.mixture, c.meanFinal === null ? '-' : c.meanFinal.toFixed(4), ...c.perSeedFinal.map((x) => (x === null ? 'failed' : x.toFixed(4))),
+        ...input.domains.map((d) => c.finalLosses[d]?.toFixed(4) ?? '-'), c.failed ?? 'ok']),
     )}`;
   }
 
@@ -345,7 +434,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     r.durationS === null ? '-' : r.durationS.toFixed(1),
   ]);
 
-  const predictionLine = input.domains.map((d) => `${d} ${formatPercent(input.prediction.weights[d])}`).join(', ');
+  const predictionLine = input.domains.map((d) => `${d} ${withInterval(input.prediction, d)}`).join(', ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)}</title>
 <style>
@@ -362,10 +451,15 @@ ${input.diagnostics.length ? `<ul class="diag">${input.diagnostics.map((d) => `<
 <h2>Compositions</h2>
 ${chart('weights')}
 <h3>Weights</h3>
+<p>${escapeHtml(intervalLine)}</p>
 ${table(weightsHead, weightsRows)}
 <h3>Tokens</h3>
 ${table(['domain', ...weightsHead.slice(1)], tokensRows)}
 ${input.prediction.notes.length ? `<ul>${input.prediction.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}
+<h2>Noise audit</h2>
+<p>Per perturbation: how many seed SDs it moved the base-normalised response (SNR = |R/R_base - 1| / SD). Below 3, that point of the fit rests on noise.</p>
+<ul>${noiseHead.map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>
+${noiseRows.length ? table(['scale', 'run', 'SNR', ''], noiseRows) : ''}
 <h2>DDO fits</h2>
 ${chart('fits')}
 ${table(['scale', 'domain', 'a', 'b', 'c', 'rmse', 'points (x: response)', 'notes'], fitRows)}

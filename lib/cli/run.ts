@@ -6,6 +6,7 @@ import { demoDataConfig } from '../data/demo.js';
 import { runPipeline, type PipelineResult } from '../pipeline/run.js';
 import { describeDefaults, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
 import { formatTokens } from '../format.js';
+import type { CompositionIntervals } from '../stats/ddo-replicates.js';
 
 /**
  * The demo: the five-domain corpus that npm packages ship, a small byte-level GPT on the CPU, two
@@ -32,30 +33,51 @@ export const DEMO_CONFIG = {
 /** Bytes per demo domain: enough for the largest demo run to see each domain's text less than once. */
 export const DEMO_BYTES_PER_DOMAIN = 768 * 1024;
 
-function summary(result: PipelineResult, elapsedS: number): string {
+/** A weight with its interval, as the summary prints it: "31.2% [27.0, 35.1]". */
+function cell(c: { weights: Record<string, number>; intervals?: unknown }, d: string): string {
+  const w = (c.intervals as CompositionIntervals | null | undefined)?.weights[d];
+  return `${(100 * (c.weights[d] ?? 0)).toFixed(1)}%${w ? ` [${(100 * w[0]).toFixed(1)}, ${(100 * w[1]).toFixed(1)}]` : ''}`;
+}
+
+/** What `autoscale run` prints: the compositions with their intervals, the noise audit, the validation verdict. */
+export function runSummary(result: PipelineResult, elapsedS: number): string {
   const p = result.prediction;
   const domains = Object.keys(p.weights);
   const width = Math.max(...domains.map((d) => d.length), 6);
-  const scales = result.compositions.map((c) => c.scale);
-  const head = `${'domain'.padEnd(width)}  ${scales.map((s) => `DDO ${formatTokens(s)}`.padStart(10)).join('  ')}  ${`AutoScale ${formatTokens(p.scale)}`.padStart(14)}`;
-  const lines = [`Predicted composition for ${formatTokens(p.scale)} training tokens:`, head];
-  for (const d of domains) {
-    const cells = result.compositions.map((c) => `${(100 * (c.weights[d] ?? 0)).toFixed(1)}%`.padStart(10));
-    lines.push(`${d.padEnd(width)}  ${cells.join('  ')}  ${`${(100 * (p.weights[d] ?? 0)).toFixed(1)}%`.padStart(14)}`);
+  const columns = [...result.compositions.map((c) => ({ c, title: `DDO ${formatTokens(c.scale)}` })), { c: p, title: `AutoScale ${formatTokens(p.scale)}` }];
+  const cells = columns.map(({ c }) => domains.map((d) => cell(c, d)));
+  const widths = columns.map(({ title }, k) => Math.max(title.length, ...cells[k]!.map((x) => x.length)));
+  const intervals = p.intervals as CompositionIntervals | null | undefined;
+  const lines = [`Predicted composition for ${formatTokens(p.scale)} training tokens` +
+    (intervals ? ` (each weight with its ${Math.round(intervals.level * 100)}% interval over ${intervals.seeds} seeds):` : ':')];
+  lines.push(`${'domain'.padEnd(width)}  ${columns.map(({ title }, k) => title.padStart(widths[k]!)).join('  ')}`);
+  domains.forEach((d, i) => lines.push(`${d.padEnd(width)}  ${cells.map((col, k) => col[i]!.padStart(widths[k]!)).join('  ')}`));
+  if (!intervals) lines.push(`No intervals: ${String(p.intervalNote ?? 'one seed')}.`);
+  for (const c of result.compositions) {
+    const noise = c.noise as { verdict: string; minSnr: number | null; baseSd: number | null; seeds: number } | undefined;
+    if (!noise) continue;
+    lines.push(`Noise at ${formatTokens(c.scale)}: ${noise.seeds} seeds, base SD ${noise.baseSd === null ? '-' : noise.baseSd.toFixed(4)}, ` +
+      `smallest perturbation SNR ${noise.minSnr === null ? '-' : noise.minSnr.toFixed(1)} (${noise.verdict === 'ok' ? 'every perturbation >= 3 SDs' : noise.verdict === 'noisy' ? 'NOISY: see the notes' : 'not measured'}).`);
   }
-  if (result.validation) {
-    const v = result.validation;
-    lines.push(
-      v.tokenFraction === null
-        ? `Validation at ${formatTokens(v.scale)} tokens: the AutoScale mixture did not reach the uniform mixture's final loss.`
-        : `Validation at ${formatTokens(v.scale)} tokens: AutoScale reaches uniform's final loss with ${(100 * v.tokenFraction).toFixed(1)}% of the tokens.`,
-    );
-  }
+  if (result.validation) lines.push(`Validation: ${result.validation.verdict}.`);
   lines.push(`${result.trained} proxy runs trained, ${result.reused} reused, ${result.failed} failed; ${elapsedS.toFixed(0)} s.`);
   if (result.diagnostics.length > 0) lines.push('Notes:', ...result.diagnostics.map((d) => `  - ${d}`));
   lines.push(`Report: ${path.join(result.outDir, 'report.html')}`);
-  lines.push(`Compositions: ${path.join(result.outDir, 'composition.json')} (prediction), composition-<scale>.json; runs: runs.csv`);
+  lines.push(`Compositions: ${path.join(result.outDir, 'composition.json')} (prediction), composition-<scale>.json; runs: runs.csv${result.validation ? '; validation.json' : ''}`);
   return lines.join('\n');
+}
+
+/**
+ * Parses --seeds: a comma-separated list of distinct non-negative integers.
+ * @example parseSeeds('3,4,5') // [3, 4, 5]
+ */
+export function parseSeeds(text: string): number[] {
+  const seeds = text.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+  if (seeds.length === 0 || !seeds.every((s) => Number.isInteger(s) && s >= 0 && s < 2 ** 32)) {
+    throw new Error(`--seeds "${text}" must be a comma-separated list of integers >= 0, e.g. 0,1,2`);
+  }
+  if (new Set(seeds).size !== seeds.length) throw new Error(`--seeds "${text}" repeats a seed`);
+  return seeds;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -66,12 +88,14 @@ export function registerRunCommand(program: Command): void {
     .option('--demo', 'run on the embedded demo corpus (five domains from npm packages) with a small byte-level model on the CPU')
     .option('--out <dir>', 'output folder (overrides the config\'s "out")')
     .option('--cache <dir>', 'cache folder: run registry, checkpoints, data (overrides "cacheDir")')
+    .option('--seeds <list>', 'seeds to train every run with, overriding the config\'s "seeds" (e.g. 3,4,5: a second, independent demo)')
+    .option('--level <p>', 'central probability of every interval, overriding "intervals.level" (default 0.9)')
     .option('--retry-failed', 'train again the runs that failed with a NaN loss (by default their failure is reused)')
     .option('--quiet', 'no progress lines on stderr')
     .addHelpText('after', `\n${describeDefaults()}\n\nThe demo config (--demo):\n${JSON.stringify(DEMO_CONFIG, null, 2)}\n\n` +
       'Interrupt with Ctrl-C (or kill): finished runs are kept in the registry and running ones resume from their\n' +
       'checkpoints when the same command runs again.')
-    .action(async (file: string | undefined, options: { demo?: boolean; out?: string; cache?: string; retryFailed?: boolean; quiet?: boolean }) => {
+    .action(async (file: string | undefined, options: { demo?: boolean; out?: string; cache?: string; seeds?: string; level?: string; retryFailed?: boolean; quiet?: boolean }) => {
       if (!file && !options.demo) throw new Error('give a config file (autoscale run config.json) or --demo; see autoscale run --help');
       if (file && options.demo) throw new Error('give either a config file or --demo, not both');
       let raw: Record<string, unknown>;
@@ -94,6 +118,12 @@ export function registerRunCommand(program: Command): void {
       }
       if (options.out) raw.out = options.out;
       if (options.cache) raw.cacheDir = options.cache;
+      if (options.seeds !== undefined) raw.seeds = parseSeeds(options.seeds);
+      if (options.level !== undefined) {
+        const level = Number(options.level);
+        if (!(level > 0 && level < 1)) throw new Error(`--level "${options.level}" must be a probability strictly between 0 and 1, e.g. 0.9`);
+        raw.intervals = { ...((raw.intervals as Record<string, unknown> | undefined) ?? {}), level };
+      }
       const config: PipelineConfig = parsePipelineConfig(raw);
       const log = options.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
       const dataConfig =
@@ -112,7 +142,7 @@ export function registerRunCommand(program: Command): void {
       const started = Date.now();
       try {
         const result = await runPipeline({ config, dataConfig, baseDir, log, signal: controller.signal, ...(options.retryFailed ? { retryFailed: true } : {}) });
-        process.stdout.write(`${summary(result, (Date.now() - started) / 1000)}\n`);
+        process.stdout.write(`${runSummary(result, (Date.now() - started) / 1000)}\n`);
       } catch (error) {
         if ((error as Error).name === 'AbortError') {
           process.stderr.write('stopped; run the same command again to resume\n');

@@ -3,11 +3,15 @@
 import type { PreparedData } from '../data/prepare.js';
 import { predictComposition, supplyCaps, type CompositionPrediction } from '../autoscale.js';
 import { ddoDocument, type CompositionJson } from '../composition.js';
-import { optimizeComposition, type DdoComposition } from '../ddo/optimize.js';
-import type { DdoResults } from '../ddo/results.js';
+import type { DdoComposition, DdoOptions } from '../ddo/optimize.js';
+import { replicatedDdo, type CompositionDraws, type CompositionIntervals, type ReplicatedDdo } from '../stats/ddo-replicates.js';
+import { SNR_THRESHOLD } from '../stats/noise-audit.js';
+import type { Observation } from '../stats/noise-model.js';
 import type { PipelineConfig } from '../pipeline-config.js';
 import type { Registry, RunRecord } from '../registry.js';
-import type { DomainFit, ScaleSummary, ValidationCurve, ValidationSummary } from '../report.js';
+import type { DomainFit, MixtureComparison, ScaleSummary, ValidationCurve, ValidationSummary } from '../report.js';
+import { formatTokens } from '../format.js';
+import { pairedDifference, tokenSaving, verdictOf, type PairedDifference, type TokenSaving, type Verdict } from '../stats/paired.js';
 import type { ProxyRunResult } from '../train.js';
 import type { DdoScalePlan, RunSlot, ValidationPlan } from './plan.js';
 
@@ -44,71 +48,67 @@ export interface ScaleAnalysis {
   composition: CompositionJson | null;
   summary: ScaleSummary | null;
   diagnostics: string[];
+  /** The replicate statistics (per-seed optima, noise audit, intervals, draws); null when the base failed. */
+  replicated: ReplicatedDdo | null;
 }
 
 /**
  * DDO at one scale from the registry's records: per seed the base response, per perturbation run the mean
- * over seeds of its response over the base's; fit per domain and solve within `bounds`. A domain with fewer
- * than 3 points (base included) is held at its base quantity, and the diagnostics say so.
+ * over seeds of its response over the base's; fit per domain and solve within `bounds`; per seed the same on its
+ * own; the noise audit; intervals from the replicates (lib/stats). A domain with fewer than 3 points (base
+ * included) is held at its base quantity, and the diagnostics say so.
  */
 export function ddoAtScale(
   plan: DdoScalePlan,
   bounds: PipelineConfig['bounds'],
   evalWeights: Record<string, number>,
   registry: Registry,
+  intervals: PipelineConfig['intervals'] = { level: 0.9, draws: 400 },
 ): ScaleAnalysis {
   const { scale, base, runs, slots } = plan;
   const diagnostics: string[] = [];
   const domains = Object.keys(base);
   const recordOf = (slot: RunSlot): RunRecord<ProxyRunResult> | undefined => registry.get<ProxyRunResult>(slot.key);
-  // Per seed: the base response; per run id: mean over seeds of response / base response.
-  const baseBySeed = new Map<number, number>();
-  for (const slot of slots.filter((s) => s.id === 'base')) {
+  const observations: Observation[] = [];
+  for (const slot of slots) {
     const r = recordOf(slot);
-    if (r?.status === 'finished' && r.result) baseBySeed.set(slot.seed, response(r.result.losses, evalWeights));
-    else diagnostics.push(`the base run ${slot.label} failed (${failureOf(r)})`);
+    if (r?.status === 'finished' && r.result) observations.push({ run: slot.id, seed: slot.seed, response: response(r.result.losses, evalWeights) });
   }
-  if (baseBySeed.size === 0) {
+  const baseSeeds = new Set(observations.filter((o) => o.run === 'base').map((o) => o.seed));
+  for (const slot of slots.filter((s) => s.id === 'base')) {
+    if (!baseSeeds.has(slot.seed)) diagnostics.push(`the base run ${slot.label} failed (${failureOf(recordOf(slot))}): the other runs of seed ${slot.seed} at this scale have nothing to be normalised by and are left out`);
+  }
+  if (baseSeeds.size === 0) {
     diagnostics.push('without a base run this scale has no reference to normalise by: it is left out of the prediction');
-    return { composition: null, summary: null, diagnostics };
+    return { composition: null, summary: null, diagnostics, replicated: null };
   }
-  const baseLoss = sum(baseBySeed.values()) / baseBySeed.size;
-  const ratios = new Map<string, number>();
-  for (const run of runs.filter((r) => r.domain !== null)) {
-    const values: number[] = [];
-    for (const slot of slots.filter((s) => s.id === run.id)) {
-      const r = recordOf(slot);
-      const b = baseBySeed.get(slot.seed);
-      if (r?.status === 'finished' && r.result && b !== undefined) values.push(response(r.result.losses, evalWeights) / b);
-      else if (r?.status !== 'finished') diagnostics.push(`run ${slot.label} failed (${failureOf(r)}): its point is missing from the ${run.domain} fit`);
-    }
-    if (values.length > 0) ratios.set(run.id, sum(values) / values.length);
+  for (const slot of slots.filter((s) => s.id !== 'base' && baseSeeds.has(s.seed))) {
+    const r = recordOf(slot);
+    if (r?.status !== 'finished') diagnostics.push(`run ${slot.label} failed (${failureOf(r)}): its point is missing from the ${slot.domain} fit for seed ${slot.seed}`);
   }
+  const observed = new Set(observations.filter((o) => baseSeeds.has(o.seed)).map((o) => o.run));
   // A domain needs all-but-none of its points: with fewer than 3 points (base included) it cannot be fitted.
-  const usable = domains.filter((d) => runs.filter((r) => r.domain === d && ratios.has(r.id)).length >= 2);
+  const usable = domains.filter((d) => runs.filter((r) => r.domain === d && observed.has(r.id)).length >= 2);
   const held = domains.filter((d) => !usable.includes(d));
   for (const d of held) {
     diagnostics.push(`${d} has fewer than 3 points (base included), so it cannot be fitted: it is held at its base quantity in this scale's optimum, and its trend across scales in the prediction reflects that`);
   }
-  const results: DdoResults = {
-    baseLoss,
-    domains: usable,
-    runs: runs
-      .filter((r) => r.domain !== null && usable.includes(r.domain) && ratios.has(r.id))
-      .map((r, i) => ({ domain: r.domain!, multiplier: r.multiplier, loss: ratios.get(r.id)! * baseLoss, line: i + 2 })),
-  };
   const tokens: Record<string, number> = {};
   // The fits twice: in the composition file's shape (only used when a domain is held, see below) and the report's.
   const fitsJson: Record<string, unknown> = {};
   const fits: DomainFit[] = [];
   const active: string[] = [];
   let solved: DdoComposition | null = null;
+  let replicated: ReplicatedDdo | null = null;
   if (usable.length > 0) {
     const usableBase = Object.fromEntries(usable.map((d) => [d, base[d]!]));
-    const ddoOptions: Parameters<typeof optimizeComposition>[1] = { baseTokens: usableBase };
+    const ddoOptions: DdoOptions = { baseTokens: usableBase };
     if (bounds.min !== null) ddoOptions.minMultiplier = bounds.min;
     if (bounds.max !== null) ddoOptions.maxMultiplier = bounds.max;
-    solved = optimizeComposition(results, ddoOptions);
+    const replicateRuns = runs.filter((r) => r.domain !== null && usable.includes(r.domain) && observed.has(r.id)).map((r) => ({ id: r.id, domain: r.domain!, multiplier: r.multiplier }));
+    const keep = new Set(['base', ...replicateRuns.map((r) => r.id)]);
+    replicated = replicatedDdo({ runs: replicateRuns, observations: observations.filter((o) => keep.has(o.run)) }, ddoOptions, { level: intervals.level, draws: intervals.draws, stream: [scale] });
+    solved = replicated.composition;
     diagnostics.push(...solved.diagnostics);
     for (const o of solved.domains) {
       tokens[o.domain] = o.tokens;
@@ -140,16 +140,62 @@ export function ddoAtScale(
   }
   const ordered = Object.fromEntries(domains.map((d) => [d, tokens[d]!]));
   const weights = Object.fromEntries(domains.map((d) => [d, ordered[d]! / scale]));
+  const baseLoss = replicated?.baseLoss ?? Number.NaN;
   const composition: CompositionJson = solved
     ? { ...ddoDocument(solved, `ddo-${scale}.csv`), scale, tokens: ordered, weights, diagnostics: diagnostics.slice() }
     : { scale, tokens: ordered, weights, method: 'ddo', results: `ddo-${scale}.csv`, diagnostics: diagnostics.slice() };
   if (held.length > 0) {
     composition.fits = { ...((composition.fits as Record<string, unknown>) ?? {}), ...fitsJson };
   }
+  if (replicated) Object.assign(composition, replicateFields(replicated, domains, ordered, scale));
+  const noise = replicated?.noise ?? null;
+  if (noise && noise.verdict !== 'ok') diagnostics.push(`noise audit: ${noise.advice}`);
+  if (replicated?.intervalNote) diagnostics.push(`intervals: ${replicated.intervalNote}`);
+  composition.diagnostics = diagnostics.slice();
   return {
     composition,
-    summary: { scale, base, tokens: ordered, weights, fits, activeBounds: active, baseLoss },
+    summary: { scale, base, tokens: ordered, weights, fits, activeBounds: active, baseLoss, intervals: (composition.intervals as CompositionIntervals | null) ?? null, noise },
     diagnostics,
+    replicated,
+  };
+}
+
+/**
+ * The replicate fields of a composition file: "noise" (the audit), "intervals" (or null with "intervalNote"),
+ * "perSeed" (each seed's own optimum) and "replicates" (the bootstrap draws, which `autoscale predict` carries on).
+ * Domains the fit left out (held at their base) get their constant quantity in every draw and a zero-width interval.
+ */
+export function replicateFields(replicated: ReplicatedDdo, domains: readonly string[], tokens: Record<string, number>, scale: number): Record<string, unknown> {
+  const { noise, intervals, draws } = replicated;
+  let fullDraws: CompositionDraws | null = null;
+  let fullIntervals: CompositionIntervals | null = null;
+  if (draws && intervals) {
+    const index = domains.map((d) => draws.domains.indexOf(d));
+    fullDraws = { domains: [...domains], tokens: draws.tokens.map((row) => domains.map((d, i) => (index[i]! >= 0 ? row[index[i]!]! : tokens[d]!))) };
+    fullIntervals = {
+      ...intervals,
+      weights: Object.fromEntries(domains.map((d) => [d, intervals.weights[d] ?? [tokens[d]! / scale, tokens[d]! / scale]])),
+      tokens: Object.fromEntries(domains.map((d) => [d, intervals.tokens[d] ?? [tokens[d]!, tokens[d]!]])),
+    };
+  }
+  return {
+    noise: {
+      seeds: noise.seeds,
+      baseSd: noise.baseSd,
+      baseMean: noise.baseMean,
+      snr: noise.snr,
+      sd: Object.fromEntries(Object.entries(noise.perturbations).map(([id, p]) => [id, p.sd])),
+      minSnr: noise.minSnr,
+      threshold: SNR_THRESHOLD,
+      belowThreshold: noise.belowThreshold,
+      verdict: noise.verdict,
+      advice: noise.advice,
+    },
+    intervals: fullIntervals,
+    intervalNote: replicated.intervalNote,
+    degenerateShare: replicated.degenerateShare,
+    perSeed: replicated.perSeed,
+    replicates: fullDraws,
   };
 }
 
@@ -163,33 +209,117 @@ export function autoscalePredictor(
   prepared: PreparedData,
   maxEpochs: number,
 ): (target: number) => CompositionPrediction {
-  const supply = supplyCaps(Object.fromEntries(prepared.domains.map((d) => [d.name, d.trainTokens])), maxEpochs);
+  const supply = supplyOf(prepared, maxEpochs);
   return (target) => predictComposition(compositions.map((c) => ({ scale: c.scale, tokens: c.tokens })), target, { supply });
 }
 
-/** Validation curves per mixture and the speed-up: the tokens AutoScale needs to reach uniform's final loss. */
-export function validationSummary(plan: ValidationPlan, registry: Registry, evalWeights: Record<string, number>): ValidationSummary {
-  const { scale, mixtures, slots } = plan;
-  const curves: ValidationCurve[] = mixtures.map((m, i) => {
-    const slot = slots[i]!;
+/** Each domain's supply cap: its training tokens x `maxEpochs`. @example supplyOf(prepared, 10).books // 2.6e6 */
+export function supplyOf(prepared: PreparedData, maxEpochs: number): Record<string, number> {
+  return supplyCaps(Object.fromEntries(prepared.domains.map((d) => [d.name, d.trainTokens])), maxEpochs);
+}
+
+/**
+ * The validation stage's result: per mixture its loss curve (mean over seeds) and final losses per seed, and per
+ * mixture other than uniform the paired loss difference against uniform with its interval, the token saving
+ * with its interval, and the verdict the interval allows (lib/stats/paired.ts).
+ */
+export function validationSummary(plan: ValidationPlan, registry: Registry, evalWeights: Record<string, number>, level: number): ValidationSummary {
+  const { scale, mixtures, slots, seeds } = plan;
+  const finished = (slot: RunSlot): ProxyRunResult | null => {
     const r = registry.get<ProxyRunResult>(slot.key);
+    return r?.status === 'finished' && r.result ? r.result : null;
+  };
+  const finals = new Map<string, Map<number, number>>();
+  const curves: ValidationCurve[] = mixtures.map((m) => {
     const total = sum(Object.values(m.tokens));
     const weights = Object.fromEntries(Object.entries(m.tokens).map(([d, n]) => [d, n / total]));
-    if (r?.status !== 'finished' || !r.result) {
-      return { mixture: m.name, weights, points: [], finalLosses: {}, failed: failureOf(r) };
-    }
+    const full = slots.filter((s) => s.id === m.name && s.multiplier === 1);
+    const results = full.map((s) => ({ seed: s.seed, result: finished(s), slot: s }));
+    const ok = results.filter((x) => x.result !== null);
+    const perSeed = new Map(ok.map((x) => [x.seed, response(x.result!.losses, evalWeights)]));
+    finals.set(m.name, perSeed);
+    const failures = results.filter((x) => x.result === null).map((x) => `seed ${x.seed}: ${failureOf(registry.get<ProxyRunResult>(x.slot.key))}`);
+    if (ok.length === 0) return { mixture: m.name, weights, points: [], finalLosses: {}, perSeedFinal: seeds.map(() => null), meanFinal: null, failed: failures.join('; ') || 'no result' };
+    // Mean curve over the seeds that finished: every seed evaluates at the same token counts (same schedule).
+    const first = ok[0]!.result!.curve;
+    const points = first.map((p, i) => ({ tokens: p.tokens, loss: sum(ok.map((x) => response(x.result!.curve[i]!.losses, evalWeights))) / ok.length }));
+    const domains = Object.keys(ok[0]!.result!.losses);
+    const finalLosses = Object.fromEntries(domains.map((d) => [d, sum(ok.map((x) => x.result!.losses[d]!)) / ok.length]));
     return {
-      mixture: m.name,
-      weights,
-      points: r.result.curve.map((p) => ({ tokens: p.tokens, loss: response(p.losses, evalWeights) })),
-      finalLosses: r.result.losses,
-      failed: null,
+      mixture: m.name, weights, points, finalLosses,
+      perSeedFinal: seeds.map((s) => perSeed.get(s) ?? null),
+      meanFinal: sum(perSeed.values()) / perSeed.size,
+      failed: failures.length ? failures.join('; ') : null,
     };
   });
-  const uniform = curves[0]!;
-  const auto = curves[2]!;
-  const tokenFraction = tokensToReach(auto.points, uniform.points[uniform.points.length - 1]?.loss);
-  return { scale, curves, tokenFraction, speedupPercent: tokenFraction === null || tokenFraction <= 0 ? null : (1 / tokenFraction - 1) * 100 };
+  const uniform = finals.get(mixtures[0]!.name)!;
+  const comparisons: MixtureComparison[] = mixtures.slice(1).map((m) => {
+    const difference = pairedDifference(finals.get(m.name)!, uniform, level);
+    let saving: TokenSaving | null = null;
+    let savingNote: string | null = null;
+    if (plan.savingFractions.length === 0) savingNote = 'not measured (validation.savingFractions is [])';
+    else {
+      const budgets = new Map<number, { tokens: number; loss: number }[]>();
+      for (const seed of seeds) {
+        const points = slots
+          .filter((s) => s.id === m.name && s.seed === seed)
+          .map((s) => ({ tokens: s.multiplier * scale, result: finished(s) }))
+          .filter((x) => x.result !== null)
+          .map((x) => ({ tokens: x.tokens, loss: response(x.result!.losses, evalWeights) }));
+        if (points.length >= 2) budgets.set(seed, points);
+      }
+      saving = tokenSaving(budgets, uniform, scale, level);
+      if (!saving) savingNote = `not readable: no seed's losses at ${plan.savingFractions.map((f) => `${f}x`).join(', ')} and 1x the scale cross uniform's final loss within the range measured`;
+    }
+    const verdict = verdictOf(difference.interval);
+    return { mixture: m.name, lossDifference: difference, tokenSaving: saving, tokenSavingNote: savingNote, verdict, sentence: comparisonSentence(m.name, difference, saving, verdict, scale, level) };
+  });
+  const auto = comparisons.find((c) => c.mixture === 'AutoScale') ?? comparisons[comparisons.length - 1]!;
+  return { scale, level, seeds, curves, comparisons, verdict: auto.sentence };
+}
+
+function comparisonSentence(name: string, d: PairedDifference, saving: TokenSaving | null, verdict: Verdict, scale: number, level: number): string {
+  const pct = `${Math.round(level * 100)}%`;
+  const k = d.seeds.length;
+  if (k === 0) return `${name} vs uniform at ${formatTokens(scale)} tokens: no seed where both finished, nothing to compare`;
+  const diff = `mean held-out loss ${signed(d.mean)}${d.interval ? ` (${pct} interval ${signed(d.interval[0])} to ${signed(d.interval[1])})` : ''}`;
+  let head: string;
+  if (verdict === 'better') head = `${name} is better than uniform at ${formatTokens(scale)} tokens`;
+  else if (verdict === 'worse') head = `${name} is worse than uniform at ${formatTokens(scale)} tokens`;
+  else head = `${name} and uniform are not distinguishable at ${formatTokens(scale)} tokens with ${k} seed${k === 1 ? '' : 's'}`;
+  const why = k < 2 ? '; one seed gives no interval, train 3 or more' : '';
+  const tail = saving && verdict === 'better'
+    ? `; it reaches uniform's final loss with ${(100 * saving.mean).toFixed(0)}% of the tokens${saving.interval ? ` (${pct} interval ${(100 * saving.interval[0]).toFixed(0)}% to ${(100 * saving.interval[1]).toFixed(0)}%)` : ''}`
+    : '';
+  return `${head}: ${diff}, ${k} seed${k === 1 ? '' : 's'}${why}${tail}`;
+}
+
+function signed(v: number): string {
+  return `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(4)}`;
+}
+
+/** validation.json: the validation stage's result as a document (see README, "Validation"). */
+export function validationDocument(v: ValidationSummary): Record<string, unknown> {
+  return {
+    scale: v.scale,
+    level: v.level,
+    seeds: v.seeds,
+    mixtures: Object.fromEntries(v.curves.map((c) => [c.mixture, {
+      weights: c.weights,
+      finalLoss: { mean: c.meanFinal, perSeed: c.perSeedFinal },
+      finalLossPerDomain: c.finalLosses,
+      curve: c.points,
+      failed: c.failed,
+    }])),
+    versusUniform: Object.fromEntries(v.comparisons.map((c) => [c.mixture, {
+      lossDifference: { mean: c.lossDifference.mean, interval: c.lossDifference.interval, perSeed: c.lossDifference.perSeed, seeds: c.lossDifference.seeds },
+      tokenSaving: c.tokenSaving ? { mean: c.tokenSaving.mean, interval: c.tokenSaving.interval, perSeed: c.tokenSaving.perSeed } : null,
+      tokenSavingNote: c.tokenSavingNote,
+      verdict: c.verdict,
+      summary: c.sentence,
+    }])),
+    verdict: v.verdict,
+  };
 }
 
 /**

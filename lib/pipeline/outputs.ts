@@ -1,5 +1,6 @@
 // Outputs: what the pipeline writes into its output folder. runs.csv (one row per run), ddo-<N>.csv (one
 // scale's results in the `autoscale ddo` input format), the composition files, and report.html's input.
+import type { CompositionIntervals } from '../stats/ddo-replicates.js';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { CompositionJson } from '../composition.js';
@@ -113,7 +114,7 @@ export function reportInput(
       `response: held-out loss, ${config.eval.weights ? 'weighted' : 'mean'} over domains, ${config.eval.windowsPerDomain} windows per domain`,
     ],
     scales: results.scales,
-    prediction: { scale: prediction.scale, tokens: prediction.tokens, weights: prediction.weights, notes: results.predictionNotes },
+    prediction: { scale: prediction.scale, tokens: prediction.tokens, weights: prediction.weights, notes: results.predictionNotes, intervals: (prediction.intervals as CompositionIntervals | null | undefined) ?? null },
     validation: results.validation,
     runs: results.rows.map((r) => r.report),
     diagnostics: results.diagnostics,

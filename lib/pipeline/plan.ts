@@ -155,42 +155,64 @@ export interface ValidationMixture {
   tokens: Record<string, number>;
 }
 
-/** The validation stage: one run per mixture (uniform, the largest DDO optimum, AutoScale), first seed. */
+/** The validation stage: every mixture on every seed, and the non-uniform ones again at shorter budgets. */
 export interface ValidationPlan {
   scale: number;
   mixtures: ValidationMixture[];
-  /** One slot per mixture, in the mixtures' order. */
+  seeds: number[];
+  /** Budgets (fractions of `scale`) of the token-saving runs; [] for none. */
+  savingFractions: number[];
+  /** Every run: `id` is the mixture's name, `multiplier` the budget as a fraction of `scale` (1 for the full runs). */
   slots: RunSlot[];
 }
 
 /**
  * The validation runs at `validation.scale`: uniform, the largest scale's DDO weights and the AutoScale
- * prediction at that scale, each trained once with the first seed.
+ * prediction at that scale, each trained with every seed of the config (so they can be compared seed by
+ * seed), and every mixture but uniform again at each of `validation.savingFractions` of the scale, each a run
+ * with its own full schedule (the token-saving measurement; see lib/stats/paired.ts for why not a point along
+ * the full run's curve).
  */
 export function planValidation(
   config: PipelineConfig,
-  validation: { scale: number; evalPoints: number },
+  validation: { scale: number; evalPoints: number; savingFractions: number[] },
   setup: Setup,
   largest: { scale: number; weights: Record<string, number> },
   autoscaleTokens: Record<string, number>,
 ): ValidationPlan {
   const { scale } = validation;
   const { domains } = setup;
-  const seed = config.seeds[0] ?? 0;
   const mixtures: ValidationMixture[] = [
     { name: 'uniform', tokens: Object.fromEntries(domains.map((d) => [d, scale / domains.length])) },
     { name: `DDO N=${formatTokens(largest.scale)}`, tokens: Object.fromEntries(domains.map((d) => [d, (largest.weights[d] ?? 0) * scale])) },
     { name: 'AutoScale', tokens: autoscaleTokens },
   ];
-  const slots = mixtures.map((mixture) =>
-    slotOf(makeSpec(setup.shared, mixture.tokens, seed, validation.evalPoints), {
-      label: `validate N=${formatTokens(scale)} ${mixture.name}`,
-      purpose: 'validation',
-      scale,
-      id: mixture.name,
-      domain: null,
-      multiplier: 1,
-    }),
-  );
-  return { scale, mixtures, slots };
+  const several = config.seeds.length > 1;
+  const slots: RunSlot[] = [];
+  for (const seed of config.seeds) {
+    for (const mixture of mixtures) {
+      slots.push(slotOf(makeSpec(setup.shared, mixture.tokens, seed, validation.evalPoints), {
+        label: `validate N=${formatTokens(scale)} ${mixture.name}${several ? ` seed ${seed}` : ''}`,
+        purpose: 'validation',
+        scale,
+        id: mixture.name,
+        domain: null,
+        multiplier: 1,
+      }));
+    }
+    for (const fraction of validation.savingFractions) {
+      for (const mixture of mixtures.slice(1)) {
+        const tokens = Object.fromEntries(Object.entries(mixture.tokens).map(([d, n]) => [d, n * fraction]));
+        slots.push(slotOf(makeSpec(setup.shared, tokens, seed, 1), {
+          label: `validate N=${formatTokens(scale * fraction)} ${mixture.name} (token saving)${several ? ` seed ${seed}` : ''}`,
+          purpose: 'validation',
+          scale: scale * fraction,
+          id: mixture.name,
+          domain: null,
+          multiplier: fraction,
+        }));
+      }
+    }
+  }
+  return { scale, mixtures, seeds: [...config.seeds], savingFractions: [...validation.savingFractions], slots };
 }

@@ -14,7 +14,9 @@ import type { PipelineConfig } from '../pipeline-config.js';
 import { openRegistry, type Registry, type RunRecord } from '../registry.js';
 import { renderReport, type ScaleSummary, type ValidationSummary } from '../report.js';
 import type { ProxyRunResult } from '../train.js';
-import { autoscalePredictor, ddoAtScale, validationSummary } from './analyse.js';
+import { autoscalePredictor, ddoAtScale, supplyOf, validationDocument, validationSummary } from './analyse.js';
+import { predictWithIntervals, type ScaleWithDraws } from '../stats/predict-intervals.js';
+import type { CompositionDraws } from '../stats/ddo-replicates.js';
 import { runSlots, type PipelineHooks, type SlotsEnvironment, type SlotsOutcome } from './execute.js';
 import { compositionFile, ddoCsv, reportInput, runOutputRows, runsCsv, writeOutputs } from './outputs.js';
 import { planDdo, planValidation, setUp, trainSlot, type DataSource, type RunSlot, type Setup } from './plan.js';
@@ -123,12 +125,15 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     const diagnostics: string[] = [...ddoRun.diagnostics];
     const compositions: CompositionJson[] = [];
     const summaries: ScaleSummary[] = [];
+    const scaleDraws: ScaleWithDraws[] = [];
     for (const plan of plans) {
-      const outcome = ddoAtScale(plan, config.bounds, evalWeights, registry);
+      const outcome = ddoAtScale(plan, config.bounds, evalWeights, registry, config.intervals);
       diagnostics.push(...outcome.diagnostics.map((d) => `N=${formatTokens(plan.scale)}: ${d}`));
       if (outcome.composition) {
         compositions.push(outcome.composition);
         summaries.push(outcome.summary!);
+        const draws = (outcome.composition.replicates as CompositionDraws | null | undefined) ?? null;
+        scaleDraws.push({ scale: outcome.composition.scale, tokens: outcome.composition.tokens, draws, seeds: outcome.replicated?.seeds.length ?? 0 });
       }
     }
     if (compositions.length < 2) {
@@ -142,8 +147,11 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
 
     // AutoScale prediction at the target.
     const predict = autoscalePredictor(compositions, setup.prepared, config.maxEpochs);
-    const predicted = predict(config.target);
+    const withIntervals = predictWithIntervals(scaleDraws, config.target, { supply: supplyOf(setup.prepared, config.maxEpochs), level: config.intervals.level });
+    const predicted = withIntervals.prediction;
     const prediction = predictDocument(predicted, compositions.map((c) => `composition-${c.scale}.json`));
+    Object.assign(prediction, { intervals: withIntervals.intervals, intervalNote: withIntervals.intervalNote, replicates: withIntervals.draws });
+    if (withIntervals.intervalNote) predicted.diagnostics.push(`intervals: ${withIntervals.intervalNote}`);
     for (const l of predicted.leaveOneScaleOut ?? []) {
       // The document shares this array: the notes reach composition.json and the report.
       predicted.diagnostics.push(`leave-one-scale-out: predicting N=${formatTokens(l.scale)} from the other scales misses its weights by at most ${(100 * l.maxWeightError).toFixed(1)} points`);
@@ -159,9 +167,9 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       validationSlots = plan.slots;
       validationRun = await runSlots(validationSlots, env);
       diagnostics.push(...validationRun.diagnostics);
-      validation = validationSummary(plan, registry, evalWeights);
+      validation = validationSummary(plan, registry, evalWeights, config.intervals.level);
       for (const curve of validation.curves) {
-        if (curve.failed) diagnostics.push(`validation run ${curve.mixture} failed (${curve.failed}): the validation comparison and the speed-up miss it`);
+        if (curve.failed) diagnostics.push(`validation runs of ${curve.mixture} failed (${curve.failed}): the comparison uses the seeds that finished`);
       }
     }
 
@@ -176,10 +184,16 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     files[`composition-${config.target}.json`] = compositionFile(prediction);
     files['composition.json'] = files[`composition-${config.target}.json`]!;
     files['runs.csv'] = runsCsv(rows, domains);
+    if (validation) files['validation.json'] = `${JSON.stringify(validationDocument(validation), null, 2)}\n`;
     files['report.html'] = await renderReport(
       reportInput(config, setup, { scales: summaries, prediction, predictionNotes: predicted.diagnostics, validation, rows, diagnostics }),
     );
     writeOutputs(outDir, files);
+    const lost = validation?.curves.filter((c) => c.meanFinal === null) ?? [];
+    if (lost.length > 0) {
+      throw new Error(`every validation run of ${lost.map((c) => c.mixture).join(', ')} failed (${lost.map((c) => c.failed).join('; ')}), so the validation ` +
+        `cannot compare the mixtures; the compositions are written to ${outDir}; see runs.csv and \`autoscale runs --status failed\`, then rerun`);
+    }
     const trained = ddoRun.trained + validationRun.trained;
     const failed = ddoRun.failed + validationRun.failed;
     log(`[done] ${trained} runs trained, ${reused.size} reused, ${failed} failed, in ${formatDuration((Date.now() - started) / 1000)}`);

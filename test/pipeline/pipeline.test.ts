@@ -20,8 +20,8 @@ test('the pipeline writes compositions, runs.csv and a drawn report; a rerun tra
   const { raw } = tinySetup();
   const config = parsePipelineConfig(raw);
   const first = await runPipeline({ config });
-  // 2 scales x (2 x 3 + 1) DDO runs + 3 validation runs.
-  t.is(first.trained, 17);
+  // 2 scales x (2 x 3 + 1) DDO runs + 3 validation runs + 2 token-saving runs (the non-uniform mixtures at half the scale).
+  t.is(first.trained, 19);
   t.is(first.failed, 0);
   const out = first.outDir;
 
@@ -34,15 +34,16 @@ test('the pipeline writes compositions, runs.csv and a drawn report; a rerun tra
   t.is(read(out, 'composition.json'), read(out, 'composition-60000.json'));
   t.is(JSON.parse(read(out, 'composition.json')).method, 'autoscale');
   const csv = read(out, 'runs.csv').trim().split('\n');
-  t.is(csv.length, 1 + 17);
+  t.is(csv.length, 1 + 19);
   t.true(csv[0]!.startsWith('label,purpose,scale,seed,run,domain,multiplier,status,reused,key,tokens_digits'));
-  t.is(csv.filter((line) => line.includes(',finished,')).length, 17);
+  t.is(csv.filter((line) => line.includes(',finished,')).length, 19);
   // The DDO-contract CSV of each scale feeds `autoscale ddo` as is.
   t.regex(read(out, 'ddo-3000.csv'), /^domain,multiplier,loss\nbase,1,[0-9.]+\n/);
 
   const html = read(out, 'report.html');
   const figures = [...html.matchAll(/<figure class="chart" id="chart-([a-z]+)">([\s\S]*?)<\/figure>/g)];
-  t.deepEqual(figures.map((f) => f[1]), ['weights', 'fits', 'validation']);
+  // The comparison chart (paired differences against uniform with intervals) comes before the loss curves.
+  t.deepEqual(figures.map((f) => f[1]), ['weights', 'fits', 'comparison', 'validation']);
   for (const figure of figures) {
     t.true(countMarks(figure[2] ?? '') > 0, `chart ${figure[1]} draws marks`);
     const spec = JSON.parse(figure[2]!.match(/<script type="application\/json" class="vega-lite-spec" data-chart="[a-z]+">([\s\S]*?)<\/script>/)![1]!);
@@ -55,7 +56,7 @@ test('the pipeline writes compositions, runs.csv and a drawn report; a rerun tra
   const compositions = ['composition-3000.json', 'composition-6000.json', 'composition.json', 'ddo-3000.csv', 'ddo-6000.csv'].map((f) => read(out, f));
   const second = await runPipeline({ config });
   t.is(second.trained, 0);
-  t.is(second.reused, 17);
+  t.is(second.reused, 19);
   t.deepEqual(['composition-3000.json', 'composition-6000.json', 'composition.json', 'ddo-3000.csv', 'ddo-6000.csv'].map((f) => read(out, f)), compositions);
   const registry = openRegistry(path.join(config.cacheDir, 'runs.sqlite'));
   t.true(registry.list().every((r) => r.attempts === 1 && r.status === 'finished'));

@@ -32,7 +32,8 @@ test('the weights chart draws a line per domain and the prediction markers', asy
 test('report.html embeds each chart as drawn SVG with its spec, and the tables', async (t) => {
   const html = await renderReport(reportInput());
   const figures = [...html.matchAll(/<figure class="chart" id="chart-([a-z]+)">([\s\S]*?)<\/figure>/g)];
-  t.deepEqual(figures.map((f) => f[1]), ['weights', 'fits', 'validation']);
+  // The comparison chart (paired differences against uniform with intervals) comes before the loss curves.
+  t.deepEqual(figures.map((f) => f[1]), ['weights', 'fits', 'comparison', 'validation']);
   for (const figure of figures) {
     const body = figure[2] ?? '';
     const svg = body.match(/<svg[\s\S]*<\/svg>/)?.[0] ?? '';
@@ -41,7 +42,9 @@ test('report.html embeds each chart as drawn SVG with its spec, and the tables',
     t.notThrows(() => vl.compile(spec));
   }
   t.true(html.includes('AutoScale report &lt;test&gt;'), 'the title is escaped');
-  t.regex(html, /with 80\.0% of the tokens \(25\.0% faster\)/);
+  // The validation verdict and the token saving with its interval (the fixture: 81% [70%, 93%]).
+  t.regex(html, /AutoScale is better than uniform/);
+  t.regex(html, /<td>81%<\/td><td>\[70%, 93%\]<\/td>/);
   t.regex(html, /loss is NaN/);
   // Deterministic: equal input gives equal bytes.
   t.is(await renderReport(reportInput()), html);
