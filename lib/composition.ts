@@ -7,6 +7,8 @@
 // `autoscale ddo` and `autoscale predict` write) are pure; the file helpers do I/O.
 
 import { readFileSync } from 'node:fs';
+import type { CompositionDraws, CompositionIntervals, ReplicatedDdo } from './stats/ddo-replicates.js';
+import { SNR_THRESHOLD } from './stats/noise-audit.js';
 import type { CompositionPrediction } from './autoscale.js';
 import type { DdoComposition } from './ddo/optimize.js';
 
@@ -222,3 +224,43 @@ export function parseTokenCount(text: string, what: string): number {
   }
   return v;
 }
+
+/**
+ * The replicate fields of a composition file: "noise" (the audit), "intervals" (or null with "intervalNote"),
+ * "perSeed" (each seed's own optimum) and "replicates" (the bootstrap draws, which `autoscale predict` carries on).
+ * Domains the fit left out (held at their base) get their constant quantity in every draw and a zero-width interval.
+ */
+export function replicateFields(replicated: ReplicatedDdo, domains: readonly string[], tokens: Record<string, number>, scale: number): Record<string, unknown> {
+  const { noise, intervals, draws } = replicated;
+  let fullDraws: CompositionDraws | null = null;
+  let fullIntervals: CompositionIntervals | null = null;
+  if (draws && intervals) {
+    const index = domains.map((d) => draws.domains.indexOf(d));
+    fullDraws = { domains: [...domains], tokens: draws.tokens.map((row) => domains.map((d, i) => (index[i]! >= 0 ? row[index[i]!]! : tokens[d]!))) };
+    fullIntervals = {
+      ...intervals,
+      weights: Object.fromEntries(domains.map((d) => [d, intervals.weights[d] ?? [tokens[d]! / scale, tokens[d]! / scale]])),
+      tokens: Object.fromEntries(domains.map((d) => [d, intervals.tokens[d] ?? [tokens[d]!, tokens[d]!]])),
+    };
+  }
+  return {
+    noise: {
+      seeds: noise.seeds,
+      baseSd: noise.baseSd,
+      baseMean: noise.baseMean,
+      snr: noise.snr,
+      sd: Object.fromEntries(Object.entries(noise.perturbations).map(([id, p]) => [id, p.sd])),
+      minSnr: noise.minSnr,
+      threshold: SNR_THRESHOLD,
+      belowThreshold: noise.belowThreshold,
+      verdict: noise.verdict,
+      advice: noise.advice,
+    },
+    intervals: fullIntervals,
+    intervalNote: replicated.intervalNote,
+    degenerateShare: replicated.degenerateShare,
+    perSeed: replicated.perSeed,
+    replicates: fullDraws,
+  };
+}
+

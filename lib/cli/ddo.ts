@@ -2,9 +2,14 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { writeJsonAtomic } from '../atomic-file.js';
-import { compositionFromTokens, ddoDocument, parseTokenCount, readCompositionFile, type CompositionJson } from '../composition.js';
-import { optimizeComposition, type DdoComposition } from '../ddo/optimize.js';
-import { parseDdoResultsCsv } from '../ddo/results.js';
+import { compositionFromTokens, ddoDocument, parseTokenCount, readCompositionFile, replicateFields, type CompositionJson } from '../composition.js';
+import type { DdoComposition } from '../ddo/optimize.js';
+import { parseDdoReplicatesCsv, perturbationId } from '../ddo/results.js';
+import { DEFAULT_DRAWS, DEFAULT_LEVEL, replicatedDdo, type ReplicatedDdo, type ReplicateRun } from '../stats/ddo-replicates.js';
+
+function total(tokens: Record<string, number>): number {
+  return Object.values(tokens).reduce((a, b) => a + b, 0);
+}
 import { formatNumber as num, formatTable } from '../format.js';
 
 export interface DdoCommandOptions {
@@ -14,7 +19,27 @@ export interface DdoCommandOptions {
   minMultiplier?: string;
   maxMultiplier?: string;
   noise?: string;
+  level?: string;
+  draws?: string;
   out?: string;
+}
+
+/** The weights with their intervals, and the noise audit, as `autoscale ddo` prints them after the fit table. */
+export function intervalTable(r: ReplicatedDdo): string {
+  const lines: string[] = [];
+  if (r.intervals) {
+    const pct = Math.round(r.intervals.level * 100);
+    lines.push('', `${pct}% intervals over ${r.intervals.seeds} seeds (${r.intervals.draws} draws; ${r.intervals.method}):`);
+    const rows = [['domain', 'weight', `${pct}% interval`, ...r.perSeed.map((s) => `seed ${s.seed}`)]];
+    for (const d of r.composition.domains) {
+      const w = r.intervals.weights[d.domain]!;
+      rows.push([d.domain, num(d.weight), `[${num(w[0])}, ${num(w[1])}]`, ...r.perSeed.map((s) => (s.weights ? num(s.weights[d.domain]!) : '-'))]);
+    }
+    lines.push(formatTable(rows));
+  }
+  if (r.intervalNote) lines.push('', `intervals: ${r.intervalNote}`);
+  lines.push('', `noise audit (${r.noise.seeds} seed${r.noise.seeds === 1 ? '' : 's'}, base SD ${r.noise.baseSd === null ? '-' : num(r.noise.baseSd)}): ${r.noise.advice}`);
+  return lines.join('\n');
 }
 
 /** The human-readable summary `autoscale ddo` prints. */
@@ -35,7 +60,7 @@ export function ddoTable(result: DdoComposition): string {
  * Runs `autoscale ddo` without the command line: reads the files, optimises, writes --out.
  * @example runDdoCommand({ results: 'runs.csv', tokens: '1e9', out: 'opt.json' }).table
  */
-export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposition; document: CompositionJson; table: string } {
+export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposition; replicated: ReplicatedDdo; document: CompositionJson; table: string } {
   if (options.tokens !== undefined && options.base !== undefined) {
     throw new Error('give either --tokens (uniform base) or --base (a composition file), not both');
   }
@@ -45,7 +70,8 @@ export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposit
   } catch (error) {
     throw new Error(`${options.results}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  const results = parseDdoResultsCsv(text, options.results);
+  const table = parseDdoReplicatesCsv(text, options.results);
+  const results = { domains: table.domains };
   let baseTokens: Record<string, number>;
   if (options.base !== undefined) {
     const base = readCompositionFile(options.base);
@@ -69,27 +95,40 @@ export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposit
   const minMultiplier = bound(options.minMultiplier, '--min-multiplier');
   const maxMultiplier = bound(options.maxMultiplier, '--max-multiplier');
   const noise = bound(options.noise, '--noise');
-  const result = optimizeComposition(results, {
+  const level = options.level === undefined ? DEFAULT_LEVEL : Number(options.level);
+  if (!(level > 0 && level < 1)) throw new Error(`--level "${options.level}" must be a probability strictly between 0 and 1, e.g. 0.9`);
+  const draws = options.draws === undefined ? DEFAULT_DRAWS : Number(options.draws);
+  if (!(Number.isInteger(draws) && draws >= 20)) throw new Error(`--draws "${options.draws}" must be an integer >= 20, e.g. 400`);
+  const runs = new Map<string, ReplicateRun>();
+  for (const row of table.rows) {
+    if (row.domain !== null) runs.set(perturbationId(row.domain, row.multiplier), { id: perturbationId(row.domain, row.multiplier), domain: row.domain, multiplier: row.multiplier });
+  }
+  const observations = table.rows.map((row) => ({ run: row.domain === null ? 'base' : perturbationId(row.domain, row.multiplier), seed: row.seed, response: row.loss }));
+  const replicated = replicatedDdo({ runs: [...runs.values()], observations }, {
     baseTokens,
     ...(minMultiplier !== undefined ? { minMultiplier } : {}),
     ...(maxMultiplier !== undefined ? { maxMultiplier } : {}),
     ...(noise !== undefined ? { noise } : {}),
-  });
-  const document = ddoDocument(result, options.results);
+  }, { level, draws, stream: [total(baseTokens)] });
+  const result = replicated.composition;
+  const domains = Object.keys(result.tokens);
+  const document: CompositionJson = { ...ddoDocument(result, options.results), ...replicateFields(replicated, domains, result.tokens, result.scale) };
   if (options.out) writeJsonAtomic(options.out, document);
-  return { result, document, table: ddoTable(result) };
+  return { result, replicated, document, table: `${ddoTable(result)}\n${intervalTable(replicated)}` };
 }
 
 export function registerDdoCommand(program: Command): void {
   program
     .command('ddo')
     .description('Direct Data Optimization at one scale: fit the perturbation runs and solve for the optimal composition')
-    .requiredOption('--results <runs.csv>', 'CSV with header domain,multiplier,loss: one row "base,1,<loss>" and one row per perturbation run')
+    .requiredOption('--results <runs.csv>', 'CSV with header domain,multiplier,loss[,seed]: one row "base,1,<loss>[,<seed>]" per seed and one row per perturbation run (and seed)')
     .option('--tokens <N>', 'total tokens N of a uniform base composition over the domains named (default 1); 1e9, 1000000000 or 1B')
     .option('--base <base.json>', 'base composition file {"scale", "tokens"} instead of a uniform one')
     .option('--min-multiplier <X>', 'lower bound on every multiplier (default: each domain\'s smallest multiplier tried)')
     .option('--max-multiplier <Y>', 'upper bound on every multiplier (default: each domain\'s largest multiplier tried)')
     .option('--noise <sd>', 'standard deviation of one normalised loss; domains whose fall is within the noise are held at their base')
+    .option('--level <p>', 'central probability of the intervals (default 0.9); intervals need 2 or more seeds (the seed column)')
+    .option('--draws <n>', 'bootstrap draws behind the intervals (default 400)')
     .option('--out <composition.json>', 'write the composition, fits, active bounds and diagnostics as JSON')
     .action((options: DdoCommandOptions) => {
       const { table } = runDdoCommand(options);

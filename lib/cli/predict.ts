@@ -1,9 +1,11 @@
 // `autoscale predict`: AutoScale from optimal compositions at two or more scales to a target scale.
+import { predictWithIntervals, type ScaleWithDraws } from '../stats/predict-intervals.js';
+import { DEFAULT_LEVEL, type CompositionDraws } from '../stats/ddo-replicates.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { predictComposition, supplyCaps, type CompositionPrediction } from '../autoscale.js';
 import { writeJsonAtomic } from '../atomic-file.js';
-import { parseTokenCount, predictDocument, readCompositionFile, type CompositionJson } from '../composition.js';
+import { parseTokenCount, predictDocument, readCompositionFile, type CompositionDocument, type CompositionJson } from '../composition.js';
 import { formatNumber as num, formatTable } from '../format.js';
 
 export interface PredictCommandOptions {
@@ -11,6 +13,7 @@ export interface PredictCommandOptions {
   target: string;
   supply?: string;
   epochs?: string;
+  level?: string;
   out?: string;
 }
 
@@ -72,10 +75,47 @@ export function runPredictCommand(options: PredictCommandOptions): { prediction:
   } else if (options.epochs !== undefined) {
     throw new Error('--epochs needs --supply (the unique tokens per domain)');
   }
-  const prediction = predictComposition(scales, target, supply ? { supply } : {});
-  const document = predictDocument(prediction, files);
+  const level = options.level === undefined ? DEFAULT_LEVEL : Number(options.level);
+  if (!(level > 0 && level < 1)) throw new Error(`--level "${options.level}" must be a probability strictly between 0 and 1, e.g. 0.9`);
+  const withDraws: ScaleWithDraws[] = scales.map((sc, k) => ({ scale: sc.scale, tokens: sc.tokens, draws: drawsOf(sc, files[k]!), seeds: seedsOf(sc) }));
+  const result = predictWithIntervals(withDraws, target, { ...(supply ? { supply } : {}), level });
+  const prediction = result.prediction;
+  const document: CompositionJson = { ...predictDocument(prediction, files), intervals: result.intervals, intervalNote: result.intervalNote, replicates: result.draws };
   if (options.out) writeJsonAtomic(options.out, document);
-  return { prediction, document, table: predictTable(prediction) };
+  const lines = [predictTable(prediction)];
+  if (result.intervals) {
+    const pct = Math.round(level * 100);
+    lines.push('', `${pct}% intervals (${result.intervals.draws} draws carried from the scales' files, ${result.intervals.seeds}+ seeds per scale):`);
+    lines.push(formatTable([['domain', 'weight', `${pct}% interval`], ...Object.keys(prediction.weights).map((d) => {
+      const w = result.intervals!.weights[d]!;
+      return [d, num(prediction.weights[d]!), `[${num(w[0])}, ${num(w[1])}]`];
+    })]));
+  }
+  if (result.intervalNote) lines.push('', `intervals: ${result.intervalNote}`);
+  return { prediction, document, table: lines.join('\n') };
+}
+
+/** The bootstrap draws a composition file carries ("replicates"), checked; null when it has none. */
+function drawsOf(doc: CompositionDocument, file: string): CompositionDraws | null {
+  const r = doc.replicates as { domains?: unknown; tokens?: unknown } | null | undefined;
+  if (r === undefined || r === null) return null;
+  const domains = r.domains;
+  const tokens = r.tokens;
+  if (!Array.isArray(domains) || !domains.every((d) => typeof d === 'string') || !Array.isArray(tokens)) {
+    throw new Error(`${file}: "replicates" must be {"domains": [names], "tokens": [[tokens per domain], ...]}; remove it to predict without intervals`);
+  }
+  for (const d of Object.keys(doc.tokens)) if (!domains.includes(d)) throw new Error(`${file}: "replicates" has no domain "${d}"`);
+  tokens.forEach((row, b) => {
+    if (!Array.isArray(row) || row.length !== domains.length || !row.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+      throw new Error(`${file}: replicates.tokens[${b}] must list ${domains.length} positive token counts`);
+    }
+  });
+  return { domains: domains as string[], tokens: tokens as number[][] };
+}
+
+function seedsOf(doc: CompositionDocument): number {
+  const n = (doc.noise as { seeds?: unknown } | undefined)?.seeds;
+  return typeof n === 'number' ? n : 0;
 }
 
 export function registerPredictCommand(program: Command): void {
@@ -86,6 +126,7 @@ export function registerPredictCommand(program: Command): void {
     .requiredOption('--target <T>', 'target total tokens: 1e10, 10000000000 or 10B')
     .option('--supply <supply.json>', 'unique tokens per domain {"<domain>": tokens}; predictions are capped at supply x epochs')
     .option('--epochs <E>', 'passes allowed over each domain\'s unique tokens (default 1; needs --supply)')
+    .option('--level <p>', 'central probability of the intervals (default 0.9); the scales\' files must carry their bootstrap draws ("replicates")')
     .option('--out <predicted.json>', 'write the prediction, trajectory fit and diagnostics as JSON')
     .action((options: PredictCommandOptions) => {
       const { table } = runPredictCommand(options);

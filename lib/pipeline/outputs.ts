@@ -69,13 +69,19 @@ export function runsCsv(rows: RunOutputRow[], domains: string[]): string {
   return `${[head.join(','), ...rows.map((r) => head.map((h) => csvField(r.csv[h] ?? '')).join(','))].join('\n')}\n`;
 }
 
-/** One scale's results in the `autoscale ddo` input format (domain,multiplier,loss), for the slots given (the first seed's). */
+/**
+ * One scale's results in the `autoscale ddo` input format: "domain,multiplier,loss" with one seed, and
+ * "domain,multiplier,loss,seed" (every seed, each with its own base row) with several, so `autoscale ddo` on
+ * the file reproduces the scale's composition and its intervals.
+ */
 export function ddoCsv(slots: RunSlot[], registry: Registry, evalWeights: Record<string, number>): string {
-  const lines = ['domain,multiplier,loss'];
+  const seeds = new Set(slots.map((s) => s.seed));
+  const withSeed = seeds.size > 1;
+  const lines = [withSeed ? 'domain,multiplier,loss,seed' : 'domain,multiplier,loss'];
   for (const slot of slots) {
     const r = registry.get<ProxyRunResult>(slot.key);
     if (r?.status !== 'finished' || !r.result) continue;
-    lines.push(`${slot.domain === null ? 'base' : csvField(slot.domain)},${slot.multiplier},${response(r.result.losses, evalWeights)}`);
+    lines.push(`${slot.domain === null ? 'base' : csvField(slot.domain)},${slot.multiplier},${response(r.result.losses, evalWeights)}${withSeed ? `,${slot.seed}` : ''}`);
   }
   return `${lines.join('\n')}\n`;
 }

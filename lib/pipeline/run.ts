@@ -179,7 +179,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     const files: Record<string, string> = {};
     for (const c of compositions) {
       files[`composition-${c.scale}.json`] = compositionFile(c);
-      files[`ddo-${c.scale}.csv`] = ddoCsv(ddoSlots.filter((s) => s.scale === c.scale && s.seed === config.seeds[0]), registry, evalWeights);
+      files[`ddo-${c.scale}.csv`] = ddoCsv(ddoSlots.filter((s) => s.scale === c.scale), registry, evalWeights);
     }
     files[`composition-${config.target}.json`] = compositionFile(prediction);
     files['composition.json'] = files[`composition-${config.target}.json`]!;
