@@ -6,7 +6,7 @@
 // This interval is on what AutoScale predicts from these scales: the error of the geometric rule itself (a loss
 // that is not a sum of power laws) is not in it; leave-one-scale-out error, with three or more scales, measures that.
 import { predictComposition, type CompositionPrediction, type PredictOptions, type ScaleOptimum } from '../autoscale.js';
-import { checkLevel, DEFAULT_LEVEL, type CompositionDraws, type CompositionIntervals } from './ddo-replicates.js';
+import { calibratedLevel, checkLevel, DEFAULT_LEVEL, type CompositionDraws, type CompositionIntervals } from './ddo-replicates.js';
 import { quantile } from './sampling.js';
 
 /** A scale's optimum with its bootstrap draws (null when it has none) and the seeds behind them. */
@@ -23,7 +23,7 @@ export interface PredictionWithIntervals {
   intervalNote: string | null;
 }
 
-export const PREDICT_INTERVAL_METHOD = 'the DDO bootstrap draws of every scale, paired by index, through the AutoScale prediction';
+export const PREDICT_INTERVAL_METHOD = 'the DDO bootstrap draws of every scale, paired by index, through the AutoScale prediction, level calibrated by simulation';
 
 /**
  * Predicts the composition at `target` and, when every scale carries draws, intervals on it.
@@ -70,13 +70,14 @@ export function predictWithIntervals(scales: readonly ScaleWithDraws[], target: 
   if (weightSamples.length < 20) {
     return { prediction, intervals: null, draws: null, intervalNote: `no interval: only ${weightSamples.length} of ${count} draws could be predicted` };
   }
-  const lo = (1 - level) / 2;
+  const seeds = Math.min(...scales.map((s) => s.seeds));
+  // The same calibrated central probability as the scales' intervals (see calibratedLevel).
+  const lo = (1 - calibratedLevel(level, seeds)) / 2;
   const interval = (samples: number[][], point: Record<string, number>): Record<string, [number, number]> =>
     Object.fromEntries(domains.map((d, i) => {
       const values = samples.map((s) => s[i]!);
       return [d, [Math.min(quantile(values, lo), point[d]!), Math.max(quantile(values, 1 - lo), point[d]!)] as [number, number]];
     }));
-  const seeds = Math.min(...scales.map((s) => s.seeds));
   return {
     prediction,
     intervals: { level, method: PREDICT_INTERVAL_METHOD, seeds, draws: weightSamples.length, weights: interval(weightSamples, prediction.weights), tokens: interval(tokenSamples, prediction.tokens) },
