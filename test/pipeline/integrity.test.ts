@@ -6,8 +6,10 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ShardManifest } from '../../lib/data/index.js';
-import { trainProxy } from '../../lib/pipeline.js';
+import { trainProxy } from '../../lib/pipeline/run.js';
 import { parsePipelineConfig } from '../../lib/pipeline-config.js';
+import { Model } from '../../lib/native.js';
+import type { ProxyModel } from '../../lib/train.js';
 import { tinySetup } from './fixtures/tiny.js';
 
 // Overwrites a shard with other valid byte-tokenizer ids of the same size.
@@ -50,4 +52,43 @@ test('a shard overwritten with same-size ids is tokenized again, said in the log
   t.not(third.data, first.data);
   t.not(third.key, first.key);
   t.notDeepEqual(third.losses, first.losses);
+});
+
+test('a NaN in a stopped run\'s checkpoint is discarded with the reason in the log, and the rerun finishes with an uninterrupted run\'s losses', async (t) => {
+  const quantities = { digits: 3000, words: 1000 };
+  const clean = await trainProxy({ config: parsePipelineConfig(tinySetup().raw), quantities });
+  t.is(clean.record.status, 'finished');
+
+  const { raw } = tinySetup();
+  const config = parsePipelineConfig(raw);
+  const controller = new AbortController();
+  let steps = 0;
+  const stopAfterFive = (model: ProxyModel): ProxyModel => ({
+    trainStep: async (tokens, lr) => {
+      const result = await model.trainStep(tokens, lr);
+      if (++steps === 5) controller.abort();
+      return result;
+    },
+    evalLoss: (windows) => model.evalLoss(windows),
+    getParameters: () => model.getParameters(),
+    setParameters: (parameters) => model.setParameters(parameters),
+    getOptimizerState: () => model.getOptimizerState(),
+    setOptimizerState: (state) => model.setOptimizerState(state),
+    dispose: () => model.dispose(),
+  });
+  await t.throwsAsync(trainProxy({ config, quantities, signal: controller.signal, hooks: { wrapModel: stopAfterFive } }), { name: 'AbortError' });
+  const checkpoint = path.join(config.cacheDir, 'checkpoints', clean.record.key, 'checkpoint.bin');
+  // The parameters are the first of the three float32 vectors that end the file (old format and new).
+  const model = new Model({ vocabSize: 256, ...config.model }, { backend: 'cpu', threads: 1 });
+  const parameters = model.numParameters;
+  model.dispose();
+  const bytes = readFileSync(checkpoint);
+  bytes.writeFloatLE(Number.NaN, bytes.length - 12 * parameters + 4 * 10);
+  writeFileSync(checkpoint, bytes);
+
+  const log: string[] = [];
+  const rerun = await trainProxy({ config, quantities, log: (line) => log.push(line) });
+  t.is(rerun.record.status, 'finished', rerun.record.error ?? ''); // before: failed, on this and every rerun
+  t.deepEqual(rerun.record.result!.losses, clean.record.result!.losses);
+  t.true(log.some((line) => line.includes('checkpoint.bin: checkpoint discarded (') && line.endsWith('); the run trains from the start')), log.join('\n'));
 });
