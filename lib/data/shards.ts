@@ -199,6 +199,15 @@ export async function loadShards(dir: string, key: string): Promise<DomainShards
  * if (read.status === 'damaged') console.log(read.reason); // 'tokens-00000.bin: SHA-256 ... but the manifest says ...'
  */
 export async function readShards(dir: string, key: string): Promise<ShardRead> {
+  try {
+    return await readCheckedShards(dir, key);
+  } catch (error) {
+    // A manifest whose counts no array can hold, or a file that vanished mid-read.
+    return { status: 'damaged', reason: `the entry cannot be read (${(error as Error).message})` };
+  }
+}
+
+async function readCheckedShards(dir: string, key: string): Promise<ShardRead> {
   let text: string;
   try {
     text = await readFile(path.join(dir, 'manifest.json'), 'utf8');

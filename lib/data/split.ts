@@ -7,7 +7,7 @@
 // Then which documents are held out depends only on the split seed and each document's content
 // hash: documents are ordered by a key mixed from (seed, hash) and taken in that order until the
 // held-out target is reached. So the split does not move when other documents are added or
-// reordered.
+// reordered (except for a document close to the length limit below, which moves with the target).
 //
 // The target is in tokens as well as documents: a document longer than half the held-out token
 // target is never held out (it stays in training). Without that rule one 50 MB document in a

@@ -196,3 +196,18 @@ test('the data key follows the tokens trained on, not the sources: a cache entry
   t.not(seeded.key, second.key);
   t.is((await prepareData(config(dir, { ...twoDomains, heldOut: { fraction: 0.1, seed: 7 } }), { cacheDir })).key, seeded.key);
 });
+
+test('a manifest with counts no array can hold is a damaged entry, not a crash', async (t) => {
+  const dir = tempDir(t);
+  corpus(dir);
+  const cacheDir = path.join(dir, 'cache');
+  const first = await prepareData(config(dir, twoDomains), { cacheDir });
+  const key = first.domains[0]!.shardKey;
+  const file = path.join(cacheDir, key, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(file, 'utf8')) as ShardManifest;
+  writeFileSync(file, JSON.stringify({ ...manifest, tokens: 2 ** 52 }));
+  const read = await readShards(path.join(cacheDir, key), key);
+  t.is(read.status, 'damaged');
+  t.regex(read.status === 'damaged' ? read.reason : '', /^the entry cannot be read \(.+\)$/);
+  t.is((await prepareData(config(dir, twoDomains), { cacheDir })).key, first.key);
+});
