@@ -10,9 +10,9 @@
 // reordered (except for a document close to the length limit below, which moves with the target).
 //
 // The target is in tokens as well as documents: a document longer than half the held-out token
-// target is never held out (it stays in training). Without that rule one 50 MB document in a
-// domain of small ones, when its key comes early, is the held-out set (99.9% of its tokens), and
-// every held-out window measures that one text. With it, each held-out document is under half of a
+// target is not held out (it stays in training) while shorter ones can reach the target. Without
+// that rule one 50 MB document in a domain of small ones, when its key comes early, is the held-out
+// set (99.9% of its tokens), and every held-out window measures that one text. With it, each held-out document is under half of a
 // held-out set that reached its target, and the set overshoots the target by less than half of it.
 // We keep documents whole rather than cut long ones into pieces: pieces of one text on both sides
 // would put its beginning in training and its end in the held-out set, the leak the split exists to
