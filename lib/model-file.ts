@@ -1,20 +1,23 @@
 // Model files: a trained proxy model's final parameters, as `autoscale train --save` writes them and
-// `autoscale eval` reads them. Layout (little-endian):
+// `autoscale eval` reads them. A model file is a tensor file (lib/tensor-file.ts: the safetensors
+// layout, checksummed), so it loads in PyTorch with `safetensors.torch.load_file` as it is:
 //
-//   "ASMF" | u32 header bytes | header JSON (utf-8) | parameters: header.parameters float32
+//   tensors   the parameters as the model lays them out (wte [V, C], wpe [T, C], ln1w [L, C], ...,
+//             GPT-2 order, float32), or one tensor "parameters" [n] when the layout is not given;
+//             in both cases their bytes, in order, are the model's flat parameter vector
+//   metadata  "autoscale.kind": "model", "autoscale.version", "autoscale.model" (the model's shape as
+//             JSON), "autoscale.tokenizer", "autoscale.run", "autoscale.data", and the checksum
 //
-// The header says everything needed to use the parameters: the model's shape, the tokenizer (so
+// The metadata says everything needed to use the parameters: the model's shape, the tokenizer (so
 // that evaluation text is tokenized the same way), the run that produced them and its data.
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './atomic-file.js';
-import type { ModelConfig } from './native.js';
+import type { ModelConfig, ParameterTensor } from './native.js';
+import { readTensorFile, TensorFileError, writeTensorFile, type Tensor } from './tensor-file.js';
 
-/** Version of the model file layout; a reader refuses other versions. */
-export const MODEL_FILE_VERSION = 1;
-const MAGIC = Buffer.from('ASMF');
+/** Version of the model file's metadata; a reader refuses other versions. 2: the safetensors layout. */
+export const MODEL_FILE_VERSION = 2;
 const FIX_REWRITE = 'fix: write it again with `autoscale train <config> --tokens ... --save <file>`';
 
-/** The JSON header of a model file. */
+/** The header of a model file (kept in the tensor file's metadata). */
 export interface ModelFileHeader {
   format: 'autoscale-model';
   version: number;
@@ -25,12 +28,13 @@ export interface ModelFileHeader {
   run: string;
   /** PreparedData.key of the data the run was trained on. */
   data: string;
-  /** Number of float32 parameters that follow the header. */
+  /** Number of float32 parameters in the file. */
   parameters: number;
 }
 
 export interface ModelFile {
   header: ModelFileHeader;
+  /** The flat parameter vector (all tensors' values in file order). */
   parameters: Float32Array;
 }
 
@@ -47,112 +51,142 @@ export class ModelFileError extends Error {
 }
 
 /**
- * Writes a model file atomically (see writeFileAtomic).
+ * Writes a model file atomically. With `layout` (Model.parameterLayout), each parameter tensor is
+ * stored under its name and shape; without it, the vector is one tensor "parameters".
  *
  * @example
  * writeModelFile('tiny.model', { model: { vocabSize: 256, contextLength: 16, width: 16, layers: 1, heads: 2 },
- *   tokenizer: 'byte', run: record.key, data: record.spec.data, parameters: model.getParameters() });
+ *   tokenizer: 'byte', run: record.key, data: record.spec.data, parameters: model.getParameters(), layout: model.parameterLayout });
  */
 export function writeModelFile(
   file: string,
-  contents: { model: ModelConfig; tokenizer: string; run: string; data: string; parameters: Float32Array },
+  contents: { model: ModelConfig; tokenizer: string; run: string; data: string; parameters: Float32Array; layout?: readonly ParameterTensor[] },
 ): void {
   const { vocabSize, contextLength, width, layers, heads } = contents.model;
-  const header: ModelFileHeader = {
-    format: 'autoscale-model',
-    version: MODEL_FILE_VERSION,
-    model: { vocabSize, contextLength, width, layers, heads },
-    tokenizer: contents.tokenizer,
-    run: contents.run,
-    data: contents.data,
-    parameters: contents.parameters.length,
-  };
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(json.byteLength, 0);
   const p = contents.parameters;
-  writeFileAtomic(file, [MAGIC, length, json, new Uint8Array(p.buffer, p.byteOffset, p.byteLength)]);
+  writeTensorFile(file, {
+    metadata: {
+      'autoscale.kind': 'model',
+      'autoscale.version': String(MODEL_FILE_VERSION),
+      'autoscale.model': JSON.stringify({ vocabSize, contextLength, width, layers, heads }),
+      'autoscale.tokenizer': contents.tokenizer,
+      'autoscale.run': contents.run,
+      'autoscale.data': contents.data,
+    },
+    tensors: contents.layout ? layoutTensors(p, contents.layout) : [{ name: 'parameters', dtype: 'F32', shape: [p.length], data: p }],
+  });
 }
 
 /**
- * Reads and validates a model file: magic, version, header fields, size and finite parameters.
- * Throws a ModelFileError naming the file and the fix.
+ * Reads and validates a model file: the tensor file's layout and checksum, the metadata, and finite
+ * float32 parameters. Throws a ModelFileError naming the file and the fix.
  *
  * @example
  * const { header, parameters } = readModelFile('tiny.model');
  * new Model(header.model).setParameters(parameters);
  */
 export function readModelFile(file: string): ModelFile {
-  let buffer: Buffer;
+  let contents;
   try {
-    buffer = readFileSync(file);
+    contents = readTensorFile(file);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ModelFileError(file, `no such model file; ${FIX_REWRITE}, or check the path`);
-    throw new ModelFileError(file, `cannot read the model file (${code ?? (error as Error).message}); fix: check the path and its permissions`);
+    if (!(error instanceof TensorFileError)) throw error;
+    throw new ModelFileError(file, describeProblem(error));
   }
-  if (buffer.byteLength < 8 || !buffer.subarray(0, 4).equals(MAGIC)) {
-    throw new ModelFileError(file, `not an autoscale model file (it does not start with "ASMF"); fix: pass a file written by \`autoscale train ... --save\``);
-  }
-  const headerBytes = buffer.readUInt32LE(4);
-  if (8 + headerBytes > buffer.byteLength) {
-    throw new ModelFileError(file, `truncated: its header claims ${headerBytes} bytes but the file has ${buffer.byteLength - 8} after the magic; ${FIX_REWRITE}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(buffer.subarray(8, 8 + headerBytes).toString('utf8'));
-  } catch (error) {
-    throw new ModelFileError(file, `corrupt header (${(error as Error).message}); ${FIX_REWRITE}`);
-  }
-  const header = checkHeader(file, value);
-  const start = 8 + headerBytes;
-  const expected = start + 4 * header.parameters;
-  if (buffer.byteLength !== expected) {
-    throw new ModelFileError(
-      file,
-      `${buffer.byteLength < expected ? 'truncated' : 'corrupt'}: the header says ${header.parameters} parameters (${expected} bytes in all) but the file has ${buffer.byteLength} bytes; ${FIX_REWRITE}`,
-    );
-  }
-  // Copy into an aligned array (the header length leaves the floats at any byte offset).
+  const header = checkHeader(file, contents.metadata, contents.tensors);
   const parameters = new Float32Array(header.parameters);
-  new Uint8Array(parameters.buffer).set(buffer.subarray(start, expected));
+  let at = 0;
+  for (const tensor of contents.tensors) {
+    parameters.set(tensor.data as Float32Array, at);
+    at += tensor.data.length;
+  }
   for (let i = 0; i < parameters.length; i++) {
     if (!Number.isFinite(parameters[i]!)) throw new ModelFileError(file, `corrupt: parameter ${i} is ${parameters[i]}; ${FIX_REWRITE}`);
   }
   return { header, parameters };
 }
 
-function checkHeader(file: string, value: unknown): ModelFileHeader {
+// The parameter vector as the layout's named tensors (views into `parameters`, not copies).
+function layoutTensors(parameters: Float32Array, layout: readonly ParameterTensor[]): Tensor[] {
+  let at = 0;
+  const tensors = layout.map((t): Tensor => {
+    if (t.offset !== at || t.shape.reduce((a, b) => a * b, 1) !== t.size) {
+      throw new Error(`writeModelFile: layout tensor "${t.name}" is at offset ${t.offset} with ${t.size} floats; the layout must tile the parameters in order`);
+    }
+    at += t.size;
+    return { name: t.name, dtype: 'F32', shape: t.shape, data: parameters.subarray(t.offset, t.offset + t.size) };
+  });
+  if (at !== parameters.length) throw new Error(`writeModelFile: the layout covers ${at} parameters, the vector has ${parameters.length}`);
+  return tensors;
+}
+
+function describeProblem(error: TensorFileError): string {
+  switch (error.problem) {
+    case 'missing':
+      return `no such model file; ${FIX_REWRITE}, or check the path`;
+    case 'unreadable':
+      return `${error.detail}; fix: check the path and its permissions`;
+    case 'old-format':
+      return `${error.detail}; this autoscale reads model files in the safetensors layout only; ${FIX_REWRITE} (train the run again: the registry keeps no parameters)`;
+    case 'not-safetensors':
+      return `not an autoscale model file (${error.detail}); fix: pass a file written by \`autoscale train ... --save\``;
+    case 'truncated':
+      return `truncated: ${error.detail}; ${FIX_REWRITE}`;
+    case 'corrupt-header':
+      return `corrupt header (${error.detail}); ${FIX_REWRITE}`;
+    case 'checksum':
+      return `corrupt: ${error.detail}; ${FIX_REWRITE}`;
+  }
+}
+
+function checkHeader(file: string, metadata: Record<string, string>, tensors: readonly Tensor[]): ModelFileHeader {
   const bad = (what: string): never => {
     throw new ModelFileError(file, `corrupt header: ${what}; ${FIX_REWRITE}`);
   };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('not a JSON object');
-  const h = value as Record<string, unknown>;
-  if (h.format !== 'autoscale-model') return bad(`format is ${JSON.stringify(h.format)}, not "autoscale-model"`);
-  if (h.version !== MODEL_FILE_VERSION) {
+  if (metadata['autoscale.kind'] !== 'model') {
     throw new ModelFileError(
       file,
-      `model file version ${JSON.stringify(h.version)}, but this autoscale reads version ${MODEL_FILE_VERSION}; fix: use the autoscale version that wrote it, or write it again with this one`,
+      `not an autoscale model file (a tensor file whose "autoscale.kind" is ${JSON.stringify(metadata['autoscale.kind'])}, not "model"); fix: pass a file written by \`autoscale train ... --save\``,
     );
   }
+  const version = Number(metadata['autoscale.version']);
+  if (version !== MODEL_FILE_VERSION) {
+    throw new ModelFileError(
+      file,
+      `model file version ${JSON.stringify(metadata['autoscale.version'])}, but this autoscale reads version ${MODEL_FILE_VERSION}; fix: use the autoscale version that wrote it, or write it again with this one`,
+    );
+  }
+  let model: unknown;
+  try {
+    model = JSON.parse(metadata['autoscale.model'] ?? '');
+  } catch {
+    return bad(`"autoscale.model" is ${JSON.stringify(metadata['autoscale.model'])}, not the model's shape as JSON`);
+  }
   const wholePositive = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x > 0;
-  if (typeof h.model !== 'object' || h.model === null) return bad('no "model" object');
-  const m = h.model as Record<string, unknown>;
+  if (typeof model !== 'object' || model === null) return bad('no "autoscale.model" object');
+  const m = model as Record<string, unknown>;
   for (const key of ['vocabSize', 'contextLength', 'width', 'layers', 'heads'] as const) {
     if (!wholePositive(m[key])) bad(`model.${key} is ${JSON.stringify(m[key])}, not a whole number >= 1`);
   }
   if ((m.width as number) % (m.heads as number) !== 0) bad(`model.width ${m.width} is not a multiple of model.heads ${m.heads}`);
-  for (const key of ['tokenizer', 'run', 'data'] as const) {
-    if (typeof h[key] !== 'string' || (h[key] as string).length === 0) bad(`"${key}" is ${JSON.stringify(h[key])}, not a non-empty string`);
+  const text = (key: 'tokenizer' | 'run' | 'data'): string => {
+    const value = metadata[`autoscale.${key}`];
+    if (typeof value !== 'string' || value.length === 0) bad(`"autoscale.${key}" is ${JSON.stringify(value)}, not a non-empty string`);
+    return value as string;
+  };
+  let parameters = 0;
+  for (const tensor of tensors) {
+    if (tensor.dtype !== 'F32') bad(`tensor "${tensor.name}" is ${tensor.dtype}, not F32`);
+    parameters += tensor.data.length;
   }
-  if (!wholePositive(h.parameters)) bad(`"parameters" is ${JSON.stringify(h.parameters)}, not a whole number >= 1`);
+  if (parameters < 1) bad('it holds no parameters');
   return {
     format: 'autoscale-model',
-    version: h.version,
+    version,
     model: { vocabSize: m.vocabSize as number, contextLength: m.contextLength as number, width: m.width as number, layers: m.layers as number, heads: m.heads as number },
-    tokenizer: h.tokenizer as string,
-    run: h.run as string,
-    data: h.data as string,
-    parameters: h.parameters as number,
+    tokenizer: text('tokenizer'),
+    run: text('run'),
+    data: text('data'),
+    parameters,
   };
 }

@@ -3,9 +3,12 @@
 // cosine decay to a floor. Checkpoints (parameters, optimizer state, step, curve so far) are
 // written atomically every K steps or S seconds, and a run started again from its checkpoint
 // continues exactly where it stopped: its final losses equal an uninterrupted run's, bit for bit.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+// A checkpoint that fails its checksum, holds a non-finite number or does not fit the run is
+// discarded with the reason logged, and the run trains from the start: no result is ever computed
+// from a damaged checkpoint, and a damaged one does not fail its run on every rerun.
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from './atomic-file.js';
+import { readTensorFile, TensorFileError, writeTensorFile, type Tensor } from './tensor-file.js';
 
 /** The trainer surface a proxy run needs (lib/native.ts's Model satisfies it; tests pass fakes). */
 export interface ProxyModel {
@@ -118,6 +121,11 @@ export interface TrainOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Stops between steps (after writing a checkpoint) with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Told why a checkpoint was discarded (the run then trains from the start). Default: a process
+   * warning (code AUTOSCALE_CHECKPOINT_DISCARDED), which Node prints on stderr.
+   */
+  log?: (line: string) => void;
 }
 
 /** Per-domain mean loss from per-window losses. */
@@ -135,64 +143,97 @@ export function domainLosses(evalSet: EvalSet, windowLosses: Float64Array): Reco
 }
 
 // ---------------------------------------------------------------------------------------------
-// Checkpoints: "ASCK" | u32 header bytes | header JSON | parameters f32 | m f32 | v f32.
+// Checkpoints: a tensor file (lib/tensor-file.ts: safetensors layout, checksummed) with tensors
+// "parameters", "optimizer.m" and "optimizer.v" (float32, [n] each) and the metadata
+// "autoscale.kind": "checkpoint" and "autoscale.checkpoint": the CheckpointHeader as JSON.
 
-interface CheckpointHeader {
-  format: 1;
+/** Where a checkpoint stands in its run (the tensors hold the rest). */
+export interface CheckpointHeader {
   /** Optimizer steps done. */
   step: number;
   /** Training tokens seen in those steps. */
   tokens: number;
   optimizerStep: number;
+  /** Number of parameters (the length of each tensor). */
   parameters: number;
   curve: CurvePoint[];
+  /** Training loss of every step done. */
   trainLosses: number[];
 }
 
-interface Checkpoint {
+/** A run's checkpoint: where it stands, its parameters and its AdamW moments. */
+export interface Checkpoint {
   header: CheckpointHeader;
   parameters: Float32Array;
   m: Float32Array;
   v: Float32Array;
 }
 
-const CHECKPOINT_FILE = 'checkpoint.bin';
-const MAGIC = Buffer.from('ASCK');
+/** What is in a run's checkpoint folder: nothing, a checkpoint to resume from, or one to discard (and why). */
+export type CheckpointRead = { status: 'none' } | { status: 'ok'; checkpoint: Checkpoint } | { status: 'discarded'; file: string; reason: string };
 
-function bytesOf(array: Float32Array): Uint8Array {
-  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-}
+/** The checkpoint's file name inside a run's checkpoint folder. */
+export const CHECKPOINT_FILE = 'checkpoint.bin';
 
 function writeCheckpoint(dir: string, checkpoint: Checkpoint): void {
-  const header = Buffer.from(JSON.stringify(checkpoint.header), 'utf8');
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(header.byteLength, 0);
-  writeFileAtomic(path.join(dir, CHECKPOINT_FILE), [MAGIC, length, header, bytesOf(checkpoint.parameters), bytesOf(checkpoint.m), bytesOf(checkpoint.v)]);
+  const n = checkpoint.parameters.length;
+  const tensor = (name: string, data: Float32Array): Tensor => ({ name, dtype: 'F32', shape: [n], data });
+  writeTensorFile(path.join(dir, CHECKPOINT_FILE), {
+    metadata: { 'autoscale.kind': 'checkpoint', 'autoscale.checkpoint': JSON.stringify(checkpoint.header) },
+    tensors: [tensor('parameters', checkpoint.parameters), tensor('optimizer.m', checkpoint.m), tensor('optimizer.v', checkpoint.v)],
+  });
 }
 
-/** Reads a run's checkpoint, or undefined when there is none (or it is unreadable: then the run starts over). */
-export function readCheckpoint(dir: string): Checkpoint | undefined {
+/**
+ * Reads and checks a run's checkpoint: the tensor file's checksum, its header, three float32
+ * tensors of the header's length, finite values and v >= 0.
+ *
+ * @example
+ * const read = inspectCheckpoint('cache/checkpoints/<key>');
+ * if (read.status === 'discarded') console.log(read.reason);
+ */
+export function inspectCheckpoint(dir: string): CheckpointRead {
   const file = path.join(dir, CHECKPOINT_FILE);
-  if (!existsSync(file)) return undefined;
-  const buffer = readFileSync(file);
-  if (buffer.byteLength < 8 || !buffer.subarray(0, 4).equals(MAGIC)) return undefined;
-  const headerBytes = buffer.readUInt32LE(4);
+  const discard = (reason: string): CheckpointRead => ({ status: 'discarded', file, reason });
+  let contents;
+  try {
+    contents = readTensorFile(file);
+  } catch (error) {
+    if (!(error instanceof TensorFileError)) throw error;
+    if (error.problem === 'missing') return { status: 'none' };
+    return discard(error.detail);
+  }
+  if (contents.metadata['autoscale.kind'] !== 'checkpoint') return discard(`"autoscale.kind" is ${JSON.stringify(contents.metadata['autoscale.kind'])}, not "checkpoint"`);
   let header: CheckpointHeader;
   try {
-    header = JSON.parse(buffer.subarray(8, 8 + headerBytes).toString('utf8')) as CheckpointHeader;
+    header = JSON.parse(contents.metadata['autoscale.checkpoint'] ?? '') as CheckpointHeader;
   } catch {
-    return undefined;
+    return discard('its "autoscale.checkpoint" metadata is not JSON');
   }
-  const n = header.parameters;
-  const start = 8 + headerBytes;
-  if (header.format !== 1 || buffer.byteLength !== start + 12 * n) return undefined;
-  // Copy into aligned arrays (the header length leaves the floats at any byte offset).
-  const floats = (k: number): Float32Array => {
-    const out = new Float32Array(n);
-    new Uint8Array(out.buffer).set(buffer.subarray(start + 4 * n * k, start + 4 * n * (k + 1)));
-    return out;
-  };
-  return { header, parameters: floats(0), m: floats(1), v: floats(2) };
+  const whole = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  if (typeof header !== 'object' || header === null || !whole(header.step) || header.step < 1 || !whole(header.tokens) || !whole(header.optimizerStep) ||
+    !whole(header.parameters) || !Array.isArray(header.curve) || !Array.isArray(header.trainLosses) || header.trainLosses.length !== header.step ||
+    !header.trainLosses.every((loss) => typeof loss === 'number' && Number.isFinite(loss))) {
+    return discard('its header lacks the step, tokens, curve or training losses of a run');
+  }
+  const names = contents.tensors.map((t) => t.name).join(', ');
+  if (names !== 'parameters, optimizer.m, optimizer.v' || contents.tensors.some((t) => t.dtype !== 'F32' || t.data.length !== header.parameters)) {
+    return discard(`it holds tensors [${names}], not parameters, optimizer.m and optimizer.v of ${header.parameters} float32 each`);
+  }
+  const [p, m, v] = contents.tensors.map((t) => t.data as Float32Array) as [Float32Array, Float32Array, Float32Array];
+  for (const [name, values, nonnegative] of [['parameters', p, false], ['optimizer.m', m, false], ['optimizer.v', v, true]] as const) {
+    for (let i = 0; i < values.length; i++) {
+      const x = values[i]!;
+      if (!Number.isFinite(x) || (nonnegative && x < 0)) return discard(`${name}[${i}] is ${x}`);
+    }
+  }
+  return { status: 'ok', checkpoint: { header, parameters: p, m, v } };
+}
+
+/** Reads a run's checkpoint, or undefined when there is none or it must be discarded (see inspectCheckpoint). */
+export function readCheckpoint(dir: string): Checkpoint | undefined {
+  const read = inspectCheckpoint(dir);
+  return read.status === 'ok' ? read.checkpoint : undefined;
 }
 
 /** Deletes a run's checkpoint folder (once its result is in the registry). */
@@ -224,7 +265,7 @@ export async function trainProxyRun(options: TrainOptions): Promise<ProxyRunResu
   let tokens = 0;
   let curve: CurvePoint[] = [];
   let trainLosses: number[] = [];
-  const resumed = checkpointDir ? readCheckpoint(checkpointDir) : undefined;
+  const resumed = checkpointDir ? resumableCheckpoint(checkpointDir, model, steps, options.log) : undefined;
   if (resumed) {
     model.setParameters(resumed.parameters);
     model.setOptimizerState({ m: resumed.m, v: resumed.v, step: resumed.header.optimizerStep });
@@ -239,7 +280,7 @@ export async function trainProxyRun(options: TrainOptions): Promise<ProxyRunResu
     const state = model.getOptimizerState();
     const parameters = model.getParameters();
     writeCheckpoint(checkpointDir, {
-      header: { format: 1, step, tokens, optimizerStep: state.step, parameters: parameters.length, curve, trainLosses },
+      header: { step, tokens, optimizerStep: state.step, parameters: parameters.length, curve, trainLosses },
       parameters,
       m: state.m,
       v: state.v,
@@ -278,6 +319,24 @@ export async function trainProxyRun(options: TrainOptions): Promise<ProxyRunResu
     tokens,
     trainLoss: tail.reduce((a, b) => a + b, 0) / tail.length,
   };
+}
+
+// The run's checkpoint if it can be resumed from; a damaged one, or one that does not fit this run
+// and model, is deleted with its reason logged (the run then trains from the start).
+function resumableCheckpoint(dir: string, model: ProxyModel, steps: number, log: ((line: string) => void) | undefined): Checkpoint | undefined {
+  let read = inspectCheckpoint(dir);
+  if (read.status === 'none') return undefined;
+  if (read.status === 'ok') {
+    const parameters = model.getParameters().length;
+    if (read.checkpoint.header.parameters !== parameters) read = { status: 'discarded', file: path.join(dir, CHECKPOINT_FILE), reason: `it holds ${read.checkpoint.header.parameters} parameters but the model has ${parameters}` };
+    else if (read.checkpoint.header.step > steps) read = { status: 'discarded', file: path.join(dir, CHECKPOINT_FILE), reason: `it is at step ${read.checkpoint.header.step} but the run has ${steps} steps` };
+    else return read.checkpoint;
+  }
+  const line = `${read.file}: checkpoint discarded (${read.reason}); the run trains from the start`;
+  if (log) log(line);
+  else process.emitWarning(line, { code: 'AUTOSCALE_CHECKPOINT_DISCARDED' });
+  rmSync(read.file, { force: true });
+  return undefined;
 }
 
 function windowsIn(batch: Uint16Array, contextLength: number): number {

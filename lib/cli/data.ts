@@ -74,6 +74,9 @@ function summary(prepared: PreparedData, cacheDir: string): object {
       heldOutTokens: d.heldOutTokens,
       trainDocuments: d.trainDocuments,
       heldOutDocuments: d.heldOutDocuments,
+      duplicateDocuments: d.duplicateDocuments,
+      longDocumentsKept: d.longDocumentsKept,
+      cacheRebuiltBecause: d.cacheRebuiltBecause,
       sourceFiles: d.sourceFiles,
       sourceBytes: d.sourceBytes,
       shardKey: d.shardKey,
@@ -99,6 +102,7 @@ function table(prepared: PreparedData, cacheDir: string): string {
     `tokenizer ${prepared.tokenizer} (vocab ${prepared.vocabSize}); data key ${prepared.key}; cache ${cacheDir}`,
     line(header),
     ...rows.map(line),
+    ...prepared.domains.flatMap((d) => d.notes.map((note) => `${d.name}: ${note}`)),
     '',
   ].join('\n');
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseTokenCount } from '../composition.js';
 import { parseDataConfig } from '../data/config.js';
 import { writeModelFile } from '../model-file.js';
+import { Model, type ParameterTensor } from '../native.js';
 import { trainProxy, type PipelineHooks, type ProxyRunSpec } from '../pipeline/run.js';
 import { parsePipelineConfig } from '../pipeline-config.js';
 import type { ProxyModel } from '../train.js';
@@ -41,7 +42,13 @@ export function registerTrainCommand(program: Command): void {
       const baseDir = path.dirname(path.resolve(file));
       // --save: keep the parameters the model holds when the run disposes it (after its last step).
       let finalParameters: Float32Array | undefined;
-      const hooks: PipelineHooks | undefined = options.save === undefined ? undefined : { wrapModel: (model) => keepingParameters(model, (p) => { finalParameters = p; }) };
+      let layout: readonly ParameterTensor[] | undefined; // the native model's, so the file names each tensor
+      const hooks: PipelineHooks | undefined = options.save === undefined ? undefined : {
+        wrapModel: (model) => {
+          layout = model instanceof Model ? model.parameterLayout : undefined;
+          return keepingParameters(model, (p) => { finalParameters = p; });
+        },
+      };
       const { record, reused } = await trainProxy({
         config,
         baseDir,
@@ -65,6 +72,7 @@ export function registerTrainCommand(program: Command): void {
             run: record.key,
             data: spec.data,
             parameters: finalParameters,
+            ...(layout === undefined ? {} : { layout }),
           });
           process.stderr.write(`parameters written to ${options.save}\n`);
         }

@@ -13,8 +13,29 @@ export {
 } from './config.js';
 export { getTokenizer, TOKENIZER_NAMES, type Tokenizer, type TokenizerName } from './tokenizer.js';
 export { firstInvalidUtf8, readDocuments, readFileChunks, resolveSources, type SourceFile } from './sources.js';
-export { domainShards, loadShards, shardKey, SHARD_FORMAT_VERSION, type DomainShards, type ShardManifest, type ShardProgress } from './shards.js';
-export { heldOutSet, heldOutWindows, splitDocuments, type DocumentSplit, type HeldOutSet, type TokenDocuments } from './split.js';
+export {
+  contentDigest,
+  domainShards,
+  loadShards,
+  readShards,
+  shardKey,
+  SHARD_FORMAT_VERSION,
+  type DomainShards,
+  type ShardManifest,
+  type ShardProgress,
+  type ShardRead,
+} from './shards.js';
+export {
+  heldOutSet,
+  heldOutWindows,
+  splitDocuments,
+  SPLIT_DUPLICATE,
+  SPLIT_HELD_OUT,
+  SPLIT_TRAIN,
+  type DocumentSplit,
+  type HeldOutSet,
+  type TokenDocuments,
+} from './split.js';
 export { defaultCacheDir, prepareData, type PrepareOptions, type PreparedData, type PreparedDomain } from './prepare.js';
 export { MixtureSampler, type DomainPlan, type MixtureBatch, type MixtureOptions } from './sampler.js';
 export { RandomStream } from './random.js';

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type { DataConfig, HeldOutSpec } from './config.js';
-import { domainShards, type ShardProgress } from './shards.js';
+import { contentDigest, domainShards, type ShardProgress } from './shards.js';
 import { resolveSources } from './sources.js';
 import { splitDocuments, type TokenDocuments } from './split.js';
 import { getTokenizer, type TokenizerName } from './tokenizer.js';
@@ -24,17 +24,29 @@ export interface PreparedDomain {
   heldOutTokens: number;
   trainDocuments: number;
   heldOutDocuments: number;
+  /** Documents dropped before the split as copies of an earlier document of the domain. */
+  duplicateDocuments: number;
+  /** Documents kept in training because each is longer than half the held-out token target. */
+  longDocumentsKept: number;
   sourceFiles: number;
   sourceBytes: number;
   /** The shard cache entry of this domain. */
   shardKey: string;
   /** True if the shards came from the cache, false if this call tokenized them. */
   cached: boolean;
+  /** Why the cache entry was found damaged and tokenized again; null if it was not. */
+  cacheRebuiltBecause: string | null;
+  /** What a user should know about this domain's preparation, as short phrases (empty: nothing). */
+  notes: string[];
 }
 
 /** The prepared data of a config. */
 export interface PreparedData {
-  /** Identifies the data exactly (content, tokenizer, split): equal keys, equal data. */
+  /**
+   * Identifies the data trained and evaluated on: a hash of the tokenizer and, per domain, its name,
+   * the checksums of its token shards and document files, and the side of every document in the
+   * split. Equal keys, equal tokens on each side; tokens that differ in any way, a different key.
+   */
   key: string;
   tokenizer: TokenizerName;
   vocabSize: number;
@@ -77,10 +89,21 @@ export async function prepareData(config: DataConfig, options: PrepareOptions = 
   const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
   const tokenizer = getTokenizer(config.tokenizer);
   const domains: PreparedDomain[] = [];
+  // The key hashes what is trained and evaluated on, not the sources: a cache rebuilt with other
+  // tokens (another tokenizer build, an entry edited by hand) never matches runs of the old tokens.
+  const keyHash = createHash('sha256').update(JSON.stringify({ data: 'autoscale-lm-prepared', tokenizer: tokenizer.name, vocabSize: tokenizer.vocabSize, endOfText: tokenizer.endOfText }));
   for (const [index, spec] of config.domains.entries()) {
     const files = await resolveSources(spec);
     const shards = await domainShards(spec.name, files, tokenizer, cacheDir, options.onProgress);
-    const { train, heldOut } = splitDocuments(spec.name, shards, config.heldOut);
+    const { train, heldOut, duplicateDocuments, longDocumentsKept, longestHeldOutTokens, sides } = splitDocuments(spec.name, shards, config.heldOut);
+    const notes: string[] = [];
+    if (duplicateDocuments > 0) notes.push(`${duplicateDocuments} duplicate document${duplicateDocuments === 1 ? '' : 's'} dropped`);
+    if (longDocumentsKept > 0) {
+      notes.push(`${longDocumentsKept} document${longDocumentsKept === 1 ? '' : 's'} longer than half the held-out target (${longestHeldOutTokens} tokens) kept in training`);
+    }
+    if (shards.rebuiltBecause !== null) notes.push(`damaged cache entry tokenized again (${shards.rebuiltBecause})`);
+    keyHash.update(JSON.stringify([spec.name, contentDigest(shards.manifest)]));
+    keyHash.update(sides);
     domains.push({
       name: spec.name,
       index,
@@ -90,15 +113,16 @@ export async function prepareData(config: DataConfig, options: PrepareOptions = 
       heldOutTokens: heldOut.tokens.length,
       trainDocuments: train.documents,
       heldOutDocuments: heldOut.documents,
+      duplicateDocuments,
+      longDocumentsKept,
       sourceFiles: files.length,
       sourceBytes: shards.manifest.sourceBytes,
       shardKey: shards.key,
       cached: shards.cached,
+      cacheRebuiltBecause: shards.rebuiltBecause,
+      notes,
     });
   }
-  const key = createHash('sha256')
-    .update(JSON.stringify({ tokenizer: tokenizer.name, heldOut: config.heldOut, domains: domains.map((d) => [d.name, d.shardKey]) }))
-    .digest('hex')
-    .slice(0, 32);
+  const key = keyHash.digest('hex').slice(0, 32);
   return { key, tokenizer: tokenizer.name, vocabSize: tokenizer.vocabSize, endOfText: tokenizer.endOfText, heldOut: config.heldOut, domains };
 }

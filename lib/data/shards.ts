@@ -8,7 +8,14 @@
 //   documents.bin         float64 little-endian: documents + 1 token offsets (document d is
 //                         tokens [offsets[d], offsets[d+1]), its endOfText included)
 //   document-hashes.bin   uint32 little-endian: 2 per document, the first 8 bytes of SHA-256 of its text
-//   manifest.json         written last: counts, shard sizes, sources; its presence marks completeness
+//   manifest.json         written last: counts, shard sizes, sources and the SHA-256 of every other
+//                         file; its presence marks completeness
+//
+// Integrity: every read checks each file's size and SHA-256 against the manifest. A mismatch (a
+// flipped bit, a shard overwritten with other valid ids of the same size) makes the entry damaged:
+// domainShards says why and tokenizes it again from the sources, so nothing is ever trained or
+// evaluated on tokens that are not the ones written. (SHA-256 from node:crypto: several hundred MB/s
+// per core, well above what reading the shards costs; no dependency.)
 //
 // Atomicity: everything is written into a hidden temporary folder beside the entry, each file
 // fsynced, the manifest last, then the folder is renamed into place (one atomic rename). A killed
@@ -24,7 +31,7 @@ import { readDocuments, readFileChunks, type SourceFile } from './sources.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /** Version of the layout above; part of every key, so a new layout never reads an old entry. */
-export const SHARD_FORMAT_VERSION = 1;
+export const SHARD_FORMAT_VERSION = 2;
 
 const SHARD_TOKENS = 1 << 24;
 
@@ -44,7 +51,11 @@ export interface ShardManifest {
   /** Source bytes read. */
   sourceBytes: number;
   sources: Array<{ path: string; bytes: number }>;
-  shards: Array<{ file: string; tokens: number }>;
+  /** Each shard with its SHA-256 (hex). */
+  shards: Array<{ file: string; tokens: number; sha256: string }>;
+  /** SHA-256 (hex) of documents.bin and document-hashes.bin. */
+  documentsSha256: string;
+  documentHashesSha256: string;
   createdAt: string;
 }
 
@@ -62,7 +73,15 @@ export interface DomainShards {
   documentHashes: Uint32Array;
   /** True if the entry was found in the cache, false if this call tokenized it. */
   cached: boolean;
+  /** Why the entry found in the cache was damaged and tokenized again; null if it was not. */
+  rebuiltBecause: string | null;
 }
+
+/** What a read of a cache entry found: nothing, a damaged entry (and why), or the entry. */
+export type ShardRead =
+  | { status: 'absent' }
+  | { status: 'damaged'; reason: string }
+  | { status: 'ok'; shards: DomainShards };
 
 /** Progress of preparing one domain. */
 export interface ShardProgress {
@@ -124,10 +143,10 @@ export async function domainShards(
   });
   await mkdir(cacheDir, { recursive: true });
   const dir = path.join(cacheDir, key);
-  const found = await loadShards(dir, key);
-  if (found) {
-    onProgress?.({ domain, phase: 'cached', bytesDone: bytesTotal, bytesTotal, tokens: found.manifest.tokens });
-    return found;
+  const found = await readShards(dir, key);
+  if (found.status === 'ok') {
+    onProgress?.({ domain, phase: 'cached', bytesDone: bytesTotal, bytesTotal, tokens: found.shards.manifest.tokens });
+    return found.shards;
   }
   await removeStaleTemporaries(cacheDir, key);
   await rm(dir, { recursive: true, force: true }); // an incomplete or damaged entry
@@ -146,50 +165,113 @@ export async function domainShards(
   } finally {
     await rm(temporary, { recursive: true, force: true });
   }
-  const written = await loadShards(dir, key);
-  if (!written) throw new DataError('ERR_DATA_CACHE', `the cache entry ${dir} was written but cannot be read back; fix: check the disk and delete the folder`, { file: dir });
+  const read = await readShards(dir, key);
+  if (read.status !== 'ok') {
+    const why = read.status === 'damaged' ? read.reason : 'its manifest is missing';
+    throw new DataError('ERR_DATA_CACHE', `the cache entry ${dir} was written but does not read back (${why}); fix: check the disk, then delete the folder and prepare again`, { file: dir });
+  }
+  const written = read.shards;
   written.cached = false;
+  written.rebuiltBecause = found.status === 'damaged' ? found.reason : null;
   onProgress?.({ domain, phase: 'done', bytesDone: bytesTotal, bytesTotal, tokens: written.manifest.tokens });
   return written;
 }
 
 /**
- * Reads a complete cache entry, or returns null when the folder is absent or incomplete (no manifest,
- * or files whose sizes disagree with it).
+ * Reads a complete cache entry, or returns null when the folder is absent, incomplete or damaged
+ * (see readShards for why).
  *
  * @example
  * const shards = await loadShards('/tmp/cache/byte-3f2a...', 'byte-3f2a...');
  */
 export async function loadShards(dir: string, key: string): Promise<DomainShards | null> {
+  const read = await readShards(dir, key);
+  return read.status === 'ok' ? read.shards : null;
+}
+
+/**
+ * Reads a cache entry and checks it: `absent` when there is no manifest (never written, or killed
+ * before it was complete), `damaged` with the reason (naming the file) when the manifest is
+ * unreadable or of another layout, or a file's size or SHA-256 disagrees with it, else `ok`.
+ *
+ * @example
+ * const read = await readShards('/tmp/cache/byte-3f2a...', 'byte-3f2a...');
+ * if (read.status === 'damaged') console.log(read.reason); // 'tokens-00000.bin: SHA-256 ... but the manifest says ...'
+ */
+export async function readShards(dir: string, key: string): Promise<ShardRead> {
+  try {
+    return await readCheckedShards(dir, key);
+  } catch (error) {
+    // A manifest whose counts no array can hold, or a file that vanished mid-read.
+    return { status: 'damaged', reason: `the entry cannot be read (${(error as Error).message})` };
+  }
+}
+
+async function readCheckedShards(dir: string, key: string): Promise<ShardRead> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, 'manifest.json'), 'utf8');
+  } catch {
+    return { status: 'absent' };
+  }
+  const damaged = (reason: string): ShardRead => ({ status: 'damaged', reason });
   let manifest: ShardManifest;
   try {
-    manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as ShardManifest;
+    manifest = JSON.parse(text) as ShardManifest;
   } catch {
-    return null;
+    return damaged('manifest.json is not valid JSON');
   }
-  if (manifest.format !== 'autoscale-lm-shards' || manifest.version !== SHARD_FORMAT_VERSION || manifest.key !== key) return null;
-  try {
-    const tokens = new Uint16Array(manifest.tokens);
-    let at = 0;
-    for (const shard of manifest.shards) {
-      const bytes = await readFile(path.join(dir, shard.file));
-      if (bytes.length !== shard.tokens * 2) return null;
-      new Uint8Array(tokens.buffer, at * 2, bytes.length).set(bytes);
-      at += shard.tokens;
+  if (manifest.format !== 'autoscale-lm-shards' || manifest.version !== SHARD_FORMAT_VERSION || manifest.key !== key) {
+    return damaged(`manifest.json is not a version ${SHARD_FORMAT_VERSION} manifest of entry ${key}`);
+  }
+  if (!Array.isArray(manifest.shards) || !Number.isSafeInteger(manifest.tokens) || !Number.isSafeInteger(manifest.documents) || manifest.documents < 1) {
+    return damaged('manifest.json lacks its shard list or counts');
+  }
+  const check = async (file: string, bytes: number, sha256: unknown): Promise<Buffer | string> => {
+    let content: Buffer;
+    try {
+      content = await readFile(path.join(dir, file));
+    } catch {
+      return `${file} is missing or unreadable`;
     }
-    if (at !== manifest.tokens) return null;
-    const offsetBytes = await readFile(path.join(dir, 'documents.bin'));
-    const hashBytes = await readFile(path.join(dir, 'document-hashes.bin'));
-    if (offsetBytes.length !== (manifest.documents + 1) * 8 || hashBytes.length !== manifest.documents * 8) return null;
-    const offsets = new Float64Array(manifest.documents + 1);
-    new Uint8Array(offsets.buffer).set(offsetBytes);
-    const documentHashes = new Uint32Array(manifest.documents * 2);
-    new Uint8Array(documentHashes.buffer).set(hashBytes);
-    if (offsets[manifest.documents] !== manifest.tokens) return null;
-    return { key, dir, manifest, tokens, offsets, documentHashes, cached: true };
-  } catch {
-    return null;
+    if (content.length !== bytes) return `${file} has ${content.length} bytes but the manifest says ${bytes}`;
+    const actual = createHash('sha256').update(content).digest('hex');
+    if (actual !== sha256) return `${file}: its SHA-256 is ${actual.slice(0, 16)}... but the manifest says ${String(sha256).slice(0, 16)}...`;
+    return content;
+  };
+  const tokens = new Uint16Array(manifest.tokens);
+  let at = 0;
+  for (const shard of manifest.shards) {
+    if (!Number.isSafeInteger(shard.tokens) || shard.tokens < 0 || at + shard.tokens > manifest.tokens) return damaged(`manifest.json: shard ${shard.file} has ${shard.tokens} tokens, more than the entry holds`);
+    const bytes = await check(shard.file, shard.tokens * 2, shard.sha256);
+    if (typeof bytes === 'string') return damaged(bytes);
+    new Uint8Array(tokens.buffer, at * 2, bytes.length).set(bytes);
+    at += shard.tokens;
   }
+  if (at !== manifest.tokens) return damaged(`manifest.json: its shards hold ${at} tokens but it says ${manifest.tokens}`);
+  const offsetBytes = await check('documents.bin', (manifest.documents + 1) * 8, manifest.documentsSha256);
+  if (typeof offsetBytes === 'string') return damaged(offsetBytes);
+  const hashBytes = await check('document-hashes.bin', manifest.documents * 8, manifest.documentHashesSha256);
+  if (typeof hashBytes === 'string') return damaged(hashBytes);
+  const offsets = new Float64Array(manifest.documents + 1);
+  new Uint8Array(offsets.buffer).set(offsetBytes);
+  const documentHashes = new Uint32Array(manifest.documents * 2);
+  new Uint8Array(documentHashes.buffer).set(hashBytes);
+  if (offsets[manifest.documents] !== manifest.tokens) return damaged(`documents.bin ends at token ${offsets[manifest.documents]} but the entry holds ${manifest.tokens}`);
+  return { status: 'ok', shards: { key, dir, manifest, tokens, offsets, documentHashes, cached: true, rebuiltBecause: null } };
+}
+
+/**
+ * The SHA-256 (hex) of what a prepared domain's shards hold: the manifest's checksums of the token
+ * shards and the document files, in order. Equal digests, equal tokens and documents.
+ *
+ * @example
+ * contentDigest(shards.manifest) // '9c1e...'
+ */
+export function contentDigest(manifest: ShardManifest): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ shards: manifest.shards.map((s) => [s.tokens, s.sha256]), documents: manifest.documentsSha256, hashes: manifest.documentHashesSha256 }))
+    .digest('hex');
 }
 
 async function writeShards(
@@ -211,8 +293,9 @@ async function writeShards(
   const flush = (): void => {
     if (filled === 0) return;
     const file = `tokens-${String(shards.length).padStart(5, '0')}.bin`;
-    writeFileSynced(path.join(dir, file), new Uint8Array(buffer.buffer, 0, filled * 2));
-    shards.push({ file, tokens: filled });
+    const bytes = new Uint8Array(buffer.buffer, 0, filled * 2);
+    writeFileSynced(path.join(dir, file), bytes);
+    shards.push({ file, tokens: filled, sha256: createHash('sha256').update(bytes).digest('hex') });
     filled = 0;
   };
   const append = (ids: Uint16Array): void => {
@@ -255,9 +338,11 @@ async function writeShards(
       { file: files[0]?.path });
   }
   const offsetArray = offsets.view();
-  writeFileSynced(path.join(dir, 'documents.bin'), new Uint8Array(offsetArray.buffer, offsetArray.byteOffset, offsetArray.byteLength));
+  const offsetBytes = new Uint8Array(offsetArray.buffer, offsetArray.byteOffset, offsetArray.byteLength);
+  writeFileSynced(path.join(dir, 'documents.bin'), offsetBytes);
   const hashArray = hashes.view();
-  writeFileSynced(path.join(dir, 'document-hashes.bin'), new Uint8Array(hashArray.buffer, hashArray.byteOffset, hashArray.byteLength));
+  const hashBytes = new Uint8Array(hashArray.buffer, hashArray.byteOffset, hashArray.byteLength);
+  writeFileSynced(path.join(dir, 'document-hashes.bin'), hashBytes);
   const manifest: ShardManifest = {
     format: 'autoscale-lm-shards',
     version: SHARD_FORMAT_VERSION,
@@ -271,6 +356,8 @@ async function writeShards(
     sourceBytes: bytesTotal,
     sources: files.map((file) => ({ path: file.path, bytes: file.bytes })),
     shards,
+    documentsSha256: createHash('sha256').update(offsetBytes).digest('hex'),
+    documentHashesSha256: createHash('sha256').update(hashBytes).digest('hex'),
     createdAt: new Date().toISOString(),
   };
   writeFileSynced(path.join(dir, 'manifest.json'), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));

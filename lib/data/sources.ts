@@ -3,7 +3,7 @@
 // UTF-8 is checked as the bytes arrive; a problem is reported with the file and the byte offset
 // (and, for JSONL, the line).
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { DataError } from './errors.js';
@@ -27,17 +27,28 @@ const READ_CHUNK_BYTES = 1 << 20;
 
 /**
  * The files of a domain's sources, in config order (directories and globs expanded in sorted order).
- * Throws a DataError naming the source and the fix when a path is missing, unreadable, or matches nothing.
+ * Each real file is read once: links are resolved, a file reached again (through a link, or by a
+ * glob and a directory of the same domain) is kept where it was first reached, and a link to a
+ * folder that contains it (a cycle) is not followed. Throws a DataError naming the source and the
+ * fix when a path is missing, unreadable, or matches nothing.
  *
  * @example
  * const files = await resolveSources(config.domains[0]); // [{ path: '/corpora/books/a.txt', format: 'text', ... }]
  */
 export async function resolveSources(domain: DomainSpec): Promise<SourceFile[]> {
   const files: SourceFile[] = [];
+  const seen = new Set<string>(); // real paths of the files taken so far
   for (const [s, source] of domain.sources.entries()) {
     const where = `domain "${domain.name}", sources[${s}]`;
     const paths = isGlob(source.path) ? await expandGlob(source.path, where) : await expandPath(source.path, where);
-    for (const file of paths) files.push(await describeFile(file, source, where));
+    for (const file of paths) {
+      const real = await realpath(file).catch((error: unknown) => {
+        throw sourceError(file, error, where);
+      });
+      if (seen.has(real)) continue;
+      seen.add(real);
+      files.push(await describeFile(file, source, where));
+    }
   }
   return files;
 }
@@ -318,10 +329,18 @@ async function expandGlob(pattern: string, where: string): Promise<string[]> {
   return matched;
 }
 
-// Every non-hidden regular file under `dir` (following links), sorted by path.
-async function walk(dir: string, where: string): Promise<string[]> {
+// Every non-hidden regular file under `dir` (following links), sorted by path. `ancestors` holds the
+// real paths of the folders above `dir` on this walk: a link back to one of them (or to `dir`
+// itself) would be walked again and again until the path is too long, so it is skipped. A folder
+// reached twice without a cycle (two links to one folder) is walked twice: a glob may match it under
+// one name only, and resolveSources keeps each real file once.
+async function walk(dir: string, where: string, ancestors: ReadonlySet<string> = new Set()): Promise<string[]> {
   let entries;
+  let inside: Set<string>;
   try {
+    const real = await realpath(dir);
+    if (ancestors.has(real)) return [];
+    inside = new Set(ancestors).add(real);
     entries = await readdir(dir, { withFileTypes: true });
   } catch (error) {
     throw sourceError(dir, error, where);
@@ -338,7 +357,7 @@ async function walk(dir: string, where: string): Promise<string[]> {
       isDirectory = info?.isDirectory() ?? false;
       isFile = info?.isFile() ?? false;
     }
-    if (isDirectory) files.push(...(await walk(full, where)));
+    if (isDirectory) files.push(...(await walk(full, where, inside)));
     else if (isFile) files.push(full);
   }
   return files;

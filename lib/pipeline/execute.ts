@@ -31,6 +31,8 @@ export interface RunEnvironment {
   checkpointsDir: string;
   checkpointEverySeconds: number;
   hooks?: PipelineHooks;
+  /** Told why a damaged checkpoint was discarded (default: a process warning). */
+  log?: (line: string) => void;
 }
 
 /** How the caller follows one run: its label (registry, progress lines) and its progress. */
@@ -90,6 +92,7 @@ export async function executeRun(spec: ProxyRunSpec, env: RunEnvironment, run: R
       checkpointEverySeconds: env.checkpointEverySeconds,
       onProgress: (e) => run.onProgress?.(e.tokens, e.loss),
       signal: env.signal,
+      log: env.log,
     });
     env.registry.finish(key, result, (Date.now() - t0) / 1000);
     removeCheckpoint(checkpointDir);

@@ -66,7 +66,7 @@ export async function setUp(config: PipelineConfig, source: DataSource, log: (li
   });
   const domains = prepared.domains.map((d) => d.name);
   for (const d of prepared.domains) {
-    log(`[data] ${d.name}: ${formatCount(d.trainTokens)} training tokens, ${formatCount(d.heldOutTokens)} held out (${d.trainDocuments}/${d.heldOutDocuments} documents)`);
+    log(`[data] ${d.name}: ${formatCount(d.trainTokens)} training tokens, ${formatCount(d.heldOutTokens)} held out (${d.trainDocuments}/${d.heldOutDocuments} documents)${d.notes.map((note) => `; ${note}`).join('')}`);
   }
   const evalWeights = config.eval.weights ?? Object.fromEntries(domains.map((d) => [d, 1]));
   for (const d of Object.keys(evalWeights)) {

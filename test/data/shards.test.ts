@@ -1,9 +1,10 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getTokenizer, loadShards, prepareData } from '../../lib/data/index.js';
+import { getTokenizer, loadShards, prepareData, readShards, type ShardManifest } from '../../lib/data/index.js';
 import { config, tempDir, writeFiles } from './fixtures.js';
 
 const twoDomains = { domains: [{ name: 'a', sources: ['a'] }, { name: 'b', sources: ['b.jsonl'] }] };
@@ -121,4 +122,92 @@ test('a prepare killed while tokenizing leaves no entry that looks complete, and
   t.false(prepared.domains[0]!.cached);
   t.is(prepared.domains[0]!.trainDocuments + prepared.domains[0]!.heldOutDocuments, 200);
   t.deepEqual(readdirSync(cacheDir), [prepared.domains[0]!.shardKey]); // the stale temporary folder is gone
+});
+
+// Overwrites a shard with other valid byte-tokenizer ids of the same size (what a size check misses).
+function scrambleShard(file: string): void {
+  const bytes = readFileSync(file);
+  const ids = new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== 0) ids[i] = 97 + ((ids[i]! + 1) % 26);
+  writeFileSync(file, new Uint8Array(ids.buffer));
+}
+
+test('a shard overwritten with same-size valid ids fails its checksum; the entry is tokenized again and says why', async (t) => {
+  const dir = tempDir(t);
+  corpus(dir);
+  const cacheDir = path.join(dir, 'cache');
+  const first = await prepareData(config(dir, twoDomains), { cacheDir });
+  const key = first.domains[0]!.shardKey;
+  scrambleShard(path.join(cacheDir, key, 'tokens-00000.bin'));
+  const read = await readShards(path.join(cacheDir, key), key);
+  t.is(read.status, 'damaged');
+  t.regex(read.status === 'damaged' ? read.reason : '', /^tokens-00000\.bin: its SHA-256 is [0-9a-f]{16}\.\.\. but the manifest says [0-9a-f]{16}\.\.\.$/);
+  t.is(await loadShards(path.join(cacheDir, key), key), null);
+
+  const again = await prepareData(config(dir, twoDomains), { cacheDir });
+  t.deepEqual(again.domains.map((d) => d.cached), [false, true]);
+  t.regex(again.domains[0]!.cacheRebuiltBecause ?? '', /tokens-00000\.bin: its SHA-256/);
+  t.true(again.domains[0]!.notes.includes(`damaged cache entry tokenized again (${again.domains[0]!.cacheRebuiltBecause})`));
+  t.deepEqual([...again.domains[0]!.train.tokens], [...first.domains[0]!.train.tokens]);
+  t.is(again.key, first.key); // the same tokens as before: the runs trained on them are still valid
+  const third = await prepareData(config(dir, twoDomains), { cacheDir });
+  t.deepEqual(third.domains.map((d) => d.cacheRebuiltBecause), [null, null]);
+});
+
+test('damaged document files and manifests are found too', async (t) => {
+  const dir = tempDir(t);
+  corpus(dir);
+  const cacheDir = path.join(dir, 'cache');
+  const first = await prepareData(config(dir, twoDomains), { cacheDir });
+  const key = first.domains[1]!.shardKey;
+  const entry = path.join(cacheDir, key);
+  const offsets = readFileSync(path.join(entry, 'documents.bin'));
+  offsets[8] = offsets[8]! ^ 1;
+  writeFileSync(path.join(entry, 'documents.bin'), offsets);
+  const read = await readShards(entry, key);
+  t.regex(read.status === 'damaged' ? read.reason : '', /^documents\.bin: its SHA-256/);
+  writeFileSync(path.join(entry, 'manifest.json'), '{"format": "autoscale-lm-shards", ');
+  t.deepEqual(await readShards(entry, key), { status: 'damaged', reason: 'manifest.json is not valid JSON' });
+  const again = await prepareData(config(dir, twoDomains), { cacheDir });
+  t.is(again.domains[1]!.cacheRebuiltBecause, 'manifest.json is not valid JSON');
+  t.is(again.key, first.key);
+});
+
+test('the data key follows the tokens trained on, not the sources: a cache entry with other tokens gets another key', async (t) => {
+  // A cache entry whose tokens differ while the sources do not (a tokenizer build that changed, an
+  // entry edited with its checksums): runs of the old tokens must not be reused for it.
+  const dir = tempDir(t);
+  corpus(dir);
+  const cacheDir = path.join(dir, 'cache');
+  const first = await prepareData(config(dir, twoDomains), { cacheDir });
+  const key = first.domains[0]!.shardKey;
+  const entry = path.join(cacheDir, key);
+  scrambleShard(path.join(entry, 'tokens-00000.bin'));
+  const manifest = JSON.parse(readFileSync(path.join(entry, 'manifest.json'), 'utf8')) as ShardManifest;
+  manifest.shards[0]!.sha256 = createHash('sha256').update(readFileSync(path.join(entry, 'tokens-00000.bin'))).digest('hex');
+  writeFileSync(path.join(entry, 'manifest.json'), JSON.stringify(manifest));
+  const second = await prepareData(config(dir, twoDomains), { cacheDir });
+  t.true(second.domains[0]!.cached);
+  t.is(second.domains[0]!.shardKey, first.domains[0]!.shardKey);
+  t.notDeepEqual([...second.domains[0]!.train.tokens], [...first.domains[0]!.train.tokens]);
+  t.not(second.key, first.key);
+  // The split is part of the key: another seed, another key; the same seed, the same key.
+  const seeded = await prepareData(config(dir, { ...twoDomains, heldOut: { fraction: 0.1, seed: 7 } }), { cacheDir });
+  t.not(seeded.key, second.key);
+  t.is((await prepareData(config(dir, { ...twoDomains, heldOut: { fraction: 0.1, seed: 7 } }), { cacheDir })).key, seeded.key);
+});
+
+test('a manifest with counts no array can hold is a damaged entry, not a crash', async (t) => {
+  const dir = tempDir(t);
+  corpus(dir);
+  const cacheDir = path.join(dir, 'cache');
+  const first = await prepareData(config(dir, twoDomains), { cacheDir });
+  const key = first.domains[0]!.shardKey;
+  const file = path.join(cacheDir, key, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(file, 'utf8')) as ShardManifest;
+  writeFileSync(file, JSON.stringify({ ...manifest, tokens: 2 ** 52 }));
+  const read = await readShards(path.join(cacheDir, key), key);
+  t.is(read.status, 'damaged');
+  t.regex(read.status === 'damaged' ? read.reason : '', /^the entry cannot be read \(.+\)$/);
+  t.is((await prepareData(config(dir, twoDomains), { cacheDir })).key, first.key);
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { isUtf8 } from 'node:buffer';
-import { chmodSync, readdirSync } from 'node:fs';
+import { chmodSync, readdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import {
   DataError,
@@ -158,4 +158,27 @@ test('firstInvalidUtf8 agrees with the platform validator on random byte strings
     t.is(at === -1, isUtf8(bytes));
     if (at >= 0) t.true(isUtf8(bytes.subarray(0, at)));
   }
+});
+
+test('each real file is read once: a link to a parent folder is not followed round, a linked file is not read twice', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'd/a.txt': 'alpha', 'd/b.txt': 'beta' });
+  symlinkSync(dir, path.join(dir, 'd', 'up')); // the folder above d: walking it reaches d again
+  symlinkSync(path.join(dir, 'd'), path.join(dir, 'd', 'self'));
+  symlinkSync(path.join(dir, 'd', 'a.txt'), path.join(dir, 'd', 'c-link.txt'));
+  const files = await resolveSources(config(dir, { domains: [{ name: 'x', sources: ['d'] }] }).domains[0]!);
+  t.deepEqual(files.map((f) => path.relative(dir, f.path)), [path.join('d', 'a.txt'), path.join('d', 'b.txt')]);
+  const prepared = await prepareData(config(dir, { heldOut: { documents: 1 }, domains: [{ name: 'x', sources: ['d'] }] }), { cacheDir: path.join(dir, 'cache') });
+  t.is(prepared.domains[0]!.sourceFiles, 2);
+  t.is(prepared.domains[0]!.trainDocuments + prepared.domains[0]!.heldOutDocuments, 2);
+});
+
+test('a glob and a directory of one domain that reach the same file read it once', async (t) => {
+  const dir = tempDir(t);
+  writeFiles(dir, { 'g/a.txt': 'A', 'g/sub/b.txt': 'B' });
+  symlinkSync(path.join(dir, 'g', 'sub'), path.join(dir, 'g', 'alias'));
+  const sources = ['g', 'g/**/*.txt', 'g/sub/b.txt'];
+  t.deepEqual(await documentsOf(config(dir, { domains: [{ name: 'x', sources }] })), ['A', 'B']);
+  // A glob that matches a folder only under a linked name still finds its files.
+  t.deepEqual(await documentsOf(config(dir, { domains: [{ name: 'x', sources: ['g/alias/*.txt'] }] })), ['B']);
 });

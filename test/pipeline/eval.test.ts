@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readModelFile, writeModelFile } from '../../lib/model-file.js';
+import { readTensorFile } from '../../lib/tensor-file.js';
 import { tinySetup } from './fixtures/tiny.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -30,6 +31,8 @@ test('train --save then eval reproduces the run\'s held-out losses; the errors n
   t.deepEqual(header.model, { vocabSize: 256, contextLength: 16, width: 16, layers: 1, heads: 2 });
   t.is(header.tokenizer, 'byte');
   t.is(parameters.length, header.parameters);
+  // A safetensors-layout file with the model's own tensors (PyTorch reads it: tensor-file.test.ts).
+  t.deepEqual(readTensorFile(modelFile).tensors.map((x) => `${x.name}[${x.shape.join(',')}]`).slice(0, 3), ['wte[256,16]', 'wpe[16,16]', 'ln1w[1,16]']);
 
   // Same held-out windows (the config's eval.windowsPerDomain = 8), same parameters: the same losses.
   const evaluated = autoscale('eval', modelFile, configFile, '--json');
