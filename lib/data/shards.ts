@@ -132,9 +132,13 @@ export async function domainShards(
   await removeStaleTemporaries(cacheDir, key);
   await rm(dir, { recursive: true, force: true }); // an incomplete or damaged entry
   const temporary = path.join(cacheDir, `.${key}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let written: DomainShards | null;
   try {
     await mkdir(temporary);
     await writeShards(domain, key, files, tokenizer, temporary, bytesTotal, onProgress);
+    // Read back our own copy before it is renamed into place: another process preparing the same content at
+    // the same time may replace or remove the entry at `dir` (the rm above), and this one must not depend on when.
+    written = await loadShards(temporary, key);
     try {
       await rename(temporary, dir);
     } catch (error) {
@@ -146,11 +150,9 @@ export async function domainShards(
   } finally {
     await rm(temporary, { recursive: true, force: true });
   }
-  const written = await loadShards(dir, key);
   if (!written) throw new DataError('ERR_DATA_CACHE', `the cache entry ${dir} was written but cannot be read back; fix: check the disk and delete the folder`, { file: dir });
-  written.cached = false;
   onProgress?.({ domain, phase: 'done', bytesDone: bytesTotal, bytesTotal, tokens: written.manifest.tokens });
-  return written;
+  return { ...written, dir, cached: false };
 }
 
 /**

@@ -122,3 +122,18 @@ test('a prepare killed while tokenizing leaves no entry that looks complete, and
   t.is(prepared.domains[0]!.trainDocuments + prepared.domains[0]!.heldOutDocuments, 200);
   t.deepEqual(readdirSync(cacheDir), [prepared.domains[0]!.shardKey]); // the stale temporary folder is gone
 });
+
+test('prepares of the same content at once (two pipelines on one cache) all succeed with the same tokens', async (t) => {
+  const dir = tempDir(t);
+  corpus(dir);
+  const cacheDir = path.join(dir, 'cache');
+  // Started one after another in quick succession, as two processes on one cacheDir are: one's check of the
+  // cache falls between another's check and its rename into place.
+  const runs: Promise<Awaited<ReturnType<typeof prepareData>>>[] = [];
+  for (let i = 0; i < 12; i++) {
+    runs.push(prepareData(config(dir, twoDomains), { cacheDir }));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const prepared = await Promise.all(runs);
+  for (const p of prepared) t.deepEqual([...p.domains[0]!.train.tokens], [...prepared[0]!.domains[0]!.train.tokens]);
+});
