@@ -237,6 +237,21 @@ export class LeaseLostError extends Error {
   }
 }
 
+/** The registry file cannot be read as a database (not SQLite, or damaged). */
+export class RegistryFileError extends Error {
+  readonly code = 'ERR_REGISTRY_FILE';
+  readonly file: string;
+  constructor(file: string, cause: Error) {
+    super(
+      `registry: ${file} cannot be opened as a run registry (${cause.message}). Nothing was changed or deleted. ` +
+        `Fix: move it away (e.g. \`mv ${file} ${file}.broken\`, with any ${path.basename(file)}-wal and -shm files next to it) ` +
+        'and run again: a new registry is created and the runs it recorded are trained again.',
+      { cause },
+    );
+    this.name = 'RegistryFileError';
+    this.file = file;
+  }
+}
 
 /**
  * The run store. One SQLite file; safe to open from several processes at once (WAL, busy timeout).
@@ -261,14 +276,21 @@ export class Registry {
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     // timeout: the busy timeout, how long a statement waits for another process's write lock.
     this.db = new Database(file, { timeout: 30_000 });
-    this.db.pragma('journal_mode = WAL');
-    // FULL: a finished run is on disk when finish() returns, even across a power loss.
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(SCHEMA);
-    this.db.transaction(() => {
-      const have = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
-      for (const [name, type] of LEASE_COLUMNS) if (!have.has(name)) this.db.exec(`ALTER TABLE runs ADD COLUMN ${name} ${type}`);
-    }).immediate();
+    try {
+      this.db.pragma('journal_mode = WAL');
+      // FULL: a finished run is on disk when finish() returns, even across a power loss.
+      this.db.pragma('synchronous = FULL');
+      this.db.exec(SCHEMA);
+      this.db.transaction(() => {
+        const have = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
+        for (const [name, type] of LEASE_COLUMNS) if (!have.has(name)) this.db.exec(`ALTER TABLE runs ADD COLUMN ${name} ${type}`);
+      }).immediate();
+    } catch (error) {
+      this.db.close();
+      const code = (error as { code?: unknown }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw new RegistryFileError(path.resolve(file), error as Error);
+      throw error;
+    }
   }
 
   /** The record for a key, or undefined. */
