@@ -17,6 +17,7 @@ import type { ProxyRunResult } from '../train.js';
 import { autoscalePredictor, ddoAtScale, supplyOf, validationDocument, validationSummary } from './analyse.js';
 import { predictWithIntervals, type ScaleWithDraws } from '../stats/predict-intervals.js';
 import type { CompositionDraws } from '../stats/ddo-replicates.js';
+import { budgetSupply, checkPipelineBudget, checkTrainRun, checkValidationRuns } from './budget.js';
 import { runSlots, type PipelineHooks, type SlotsEnvironment, type SlotsOutcome } from './execute.js';
 import { compositionFile, ddoCsv, reportInput, runOutputRows, runsCsv, writeOutputs } from './outputs.js';
 import { planDdo, planValidation, setUp, trainSlot, type DataSource, type RunSlot, type Setup } from './plan.js';
@@ -86,6 +87,7 @@ export async function trainProxy(
   }
   const seed = options.seed ?? options.config.seeds[0] ?? 0;
   const slot = trainSlot(setup, options.quantities, seed, options.config.training.evalPoints);
+  for (const note of checkTrainRun(slot, budgetSupply(setup, options.config.maxEpochs))) log(`[plan] ${note}`);
   const registry = openRegistry(path.join(setup.cacheDir, 'runs.sqlite'));
   try {
     const outcome = await runSlots([slot], slotsEnvironment(options, setup, registry, log));
@@ -116,13 +118,15 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   try {
     const env = slotsEnvironment(options, setup, registry, log);
 
-    // Proxy runs at every DDO scale, all in one pool.
+    // Proxy runs at every DDO scale, all in one pool, once every run and the target fit the data's supply.
     const plans = planDdo(config, setup);
+    const budget = checkPipelineBudget(config, setup, plans);
+    for (const note of budget.notes) log(`[plan] ${note}`);
     const ddoSlots = plans.flatMap((p) => p.slots);
     const ddoRun = await runSlots(ddoSlots, env);
 
     // DDO per scale.
-    const diagnostics: string[] = [...ddoRun.diagnostics];
+    const diagnostics: string[] = [...budget.notes, ...ddoRun.diagnostics];
     const compositions: CompositionJson[] = [];
     const summaries: ScaleSummary[] = [];
     const scaleDraws: ScaleWithDraws[] = [];
@@ -163,7 +167,10 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     let validationRun: SlotsOutcome = { trained: 0, reused: new Set<string>(), failed: 0, diagnostics: [] };
     if (config.validation) {
       const largest = compositions[compositions.length - 1]!;
-      const plan = planValidation(config, config.validation, setup, largest, predict(config.validation.scale).tokens);
+      const atValidation = predict(config.validation.scale);
+      const plan = planValidation(config, config.validation, setup, largest, atValidation.tokens);
+      for (const d of atValidation.capped) diagnostics.push(`validation: the AutoScale mixture at N=${formatTokens(plan.scale)} is capped at ${d}'s training tokens x maxEpochs; the rest was redistributed`);
+      diagnostics.push(...checkValidationRuns(plan.slots, budgetSupply(setup, config.maxEpochs)));
       validationSlots = plan.slots;
       validationRun = await runSlots(validationSlots, env);
       diagnostics.push(...validationRun.diagnostics);
