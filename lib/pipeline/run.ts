@@ -51,6 +51,15 @@ export interface PipelineResult {
   diagnostics: string[];
 }
 
+/** The pipeline ran and wrote its outputs, but every validation run of a mixture failed: no comparison, no verdict. */
+export class ValidationFailedError extends Error {
+  readonly code = 'ERR_VALIDATION_FAILED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ValidationFailedError';
+  }
+}
+
 /** The environment runSlots trains in, from the options, the setup and the open registry. */
 function slotsEnvironment(options: PipelineOptions, setup: Setup, registry: Registry, log: (line: string) => void): SlotsEnvironment {
   const { config } = options;
@@ -99,8 +108,10 @@ export async function trainProxy(
 
 /**
  * Runs the whole pipeline. Resolves with the prediction and the files written; rejects with an
- * AbortError when stopped (finished runs are kept, running ones checkpointed) and with an Error that
- * says what is missing when the failed runs leave too little to predict.
+ * AbortError when stopped (finished runs are kept, running ones checkpointed), with an Error that
+ * says what is missing when the failed runs leave too little to predict, with a BudgetError (before any
+ * run) when a run or the target asks more of the data than it holds, and with a ValidationFailedError
+ * (after writing the outputs, without a verdict) when every validation run of a mixture failed.
  *
  * @example
  * const result = await runPipeline({ config: parsePipelineConfig(json), baseDir: '.', log: console.error });
@@ -198,7 +209,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     writeOutputs(outDir, files);
     const lost = validation?.curves.filter((c) => c.meanFinal === null) ?? [];
     if (lost.length > 0) {
-      throw new Error(`every validation run of ${lost.map((c) => c.mixture).join(', ')} failed (${lost.map((c) => c.failed).join('; ')}), so the validation ` +
+      throw new ValidationFailedError(`every validation run of ${lost.map((c) => c.mixture).join(', ')} failed (${lost.map((c) => c.failed).join('; ')}), so the validation ` +
         `cannot compare the mixtures; the compositions are written to ${outDir}; see runs.csv and \`autoscale runs --status failed\`, then rerun`);
     }
     const trained = ddoRun.trained + validationRun.trained;
