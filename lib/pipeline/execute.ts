@@ -301,9 +301,16 @@ export async function runSlots(slots: RunSlot[], env: SlotsEnvironment): Promise
         tokens: samplerOf(slot.spec, env.prepared).totalWindows * slot.spec.model.contextLength,
         claim: () => {
           const owner = leaseOwnerId();
-          const claim = registry.acquire(slot.spec, slot.label, { owner, ttlMs: settings.ttlMs }, { retakeFailed });
-          if (claim.status === 'acquired') owners.set(slot.key, owner);
-          return claim.status === 'acquired';
+          let status: string;
+          try {
+            status = registry.acquire(slot.spec, slot.label, { owner, ttlMs: settings.ttlMs }, { retakeFailed }).status;
+          } catch (error) {
+            // Another process kept the registry locked past the busy timeout: pass the run over and look again.
+            if ((error as { code?: unknown }).code === 'SQLITE_BUSY') return false;
+            throw error;
+          }
+          if (status === 'acquired') owners.set(slot.key, owner);
+          return status === 'acquired';
         },
         run: (progress) => executeRun(slot.spec, runEnv, { label: slot.label, onProgress: progress }, { key: slot.key, owner: owners.get(slot.key)! }),
       }));
@@ -317,6 +324,8 @@ export async function runSlots(slots: RunSlot[], env: SlotsEnvironment): Promise
           if (o.status === 'failed') failed += 1;
         }
       });
+      // Every run passed over (another process took each first): look again after a pause, not in a tight loop.
+      if (outcomes.every((o) => o.status === 'skipped')) await pause(settings.pollMs, env.signal);
       ({ free, busy } = sortSlots(again));
       continue;
     }
