@@ -120,6 +120,8 @@ export const DEFAULT_TRAINING: TrainingSection = {
   evalPoints: 4,
   checkpointEverySeconds: 30,
 };
+/** The DDO multipliers a config may use: a perturbation beyond 1000x either way is no longer a local probe of the response. */
+export const MULTIPLIER_RANGE: readonly [number, number] = [1e-3, 1e3];
 export const DEFAULT_EVAL: EvalSection = { windowsPerDomain: 32, weights: null };
 export const DEFAULTS = {
   base: 'uniform' as const,
@@ -150,7 +152,7 @@ export function describeDefaults(): string {
     `              "checkpointEverySeconds": ${t.checkpointEverySeconds}}`,
     `  eval       {"windowsPerDomain": ${DEFAULT_EVAL.windowsPerDomain}, "weights": null (equal weight per domain)}`,
     `  base       "uniform" (or {"domain": weight, ...})`,
-    `  multipliers [1/3, 3] (2m+1 DDO runs per scale for m domains)`,
+    `  multipliers [1/3, 3] (2m+1 DDO runs per scale for m domains; each within [${MULTIPLIER_RANGE[0]}, ${MULTIPLIER_RANGE[1]}], not 1)`,
     `  bounds     {"min": null, "max": null}: each domain's solved multiplier stays within the multipliers tried`,
     `  maxEpochs  ${DEFAULTS.maxEpochs} (repeats of a domain's unique training tokens allowed)`,
     `  seeds      [0] (more seeds: each DDO run trained per seed, responses averaged)`,
@@ -278,6 +280,12 @@ export function parsePipelineConfig(raw: unknown): PipelineConfig {
     multipliers = raw.multipliers.map((x, i) => number(x, `multipliers[${i}]`, { exclusiveMin: 0 }));
     multipliers.forEach((x, i) => {
       if (x === 1) throw new ConfigError(`multipliers[${i}]`, 'must not be 1 (the base run is always included)');
+      if (x < MULTIPLIER_RANGE[0] || x > MULTIPLIER_RANGE[1]) {
+        throw new ConfigError(
+          `multipliers[${i}]`,
+          `must be within [${MULTIPLIER_RANGE[0]}, ${MULTIPLIER_RANGE[1]}] (a factor on one domain's base quantity; the paper uses 1/3 and 3), got ${x}`,
+        );
+      }
     });
     if (new Set(multipliers).size !== multipliers.length) throw new ConfigError('multipliers', 'must not repeat a value');
   }

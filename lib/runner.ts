@@ -13,11 +13,17 @@ export interface RunTask<Result> {
   tokens: number;
   /** Does the work, reporting cumulative tokens and the latest training loss as it goes. */
   run(progress: (tokensDone: number, loss: number) => void): Promise<Result>;
+  /**
+   * Called when a worker reaches the task, before it starts: false passes the task over (another process
+   * holds it), with a 'skipped' outcome and no progress line. None: always start.
+   */
+  claim?(): boolean;
 }
 
 export type TaskOutcome<Result> =
   | { key: string; label: string; status: 'finished'; result: Result; durationS: number }
-  | { key: string; label: string; status: 'failed'; error: string; code: string | null; durationS: number };
+  | { key: string; label: string; status: 'failed'; error: string; code: string | null; durationS: number }
+  | { key: string; label: string; status: 'skipped'; durationS: 0 };
 
 /** How many runs at once, and with how many CPU threads each. */
 export interface Capacity {
@@ -78,7 +84,8 @@ interface Live {
 
 /**
  * Runs the tasks, at most `concurrency` at once, and returns one outcome per task in task order.
- * A task that throws becomes a 'failed' outcome with its message and `.code`; an abort (the signal)
+ * A task that throws becomes a 'failed' outcome with its message and `.code`; one whose claim() says no,
+ * a 'skipped' outcome; an abort (the signal)
  * rejects the whole pool once the running tasks have stopped.
  *
  * @example
@@ -90,11 +97,12 @@ export async function runPool<Result>(tasks: RunTask<Result>[], options: PoolOpt
   const concurrency = Math.max(1, Math.floor(options.concurrency));
   const outcomes: TaskOutcome<Result>[] = new Array(tasks.length);
   const live = new Map<number, Live>();
-  const totalTokens = tasks.reduce((sum, task) => sum + task.tokens, 0);
+  let totalTokens = tasks.reduce((sum, task) => sum + task.tokens, 0);
   const started = now();
   let doneTokens = 0; // of completed tasks
   let completed = 0;
   let failed = 0;
+  let skipped = 0;
   let next = 0;
   let aborted: unknown;
 
@@ -105,7 +113,7 @@ export async function runPool<Result>(tasks: RunTask<Result>[], options: PoolOpt
     const rate = elapsed > 0 ? tokens / elapsed : 0;
     const eta = rate > 0 ? (totalTokens - tokens) / rate : Number.NaN;
     const pct = totalTokens > 0 ? Math.floor((100 * tokens) / totalTokens) : 100;
-    return `${completed}/${tasks.length} runs done${failed ? ` (${failed} failed)` : ''}, ${live.size} running, ${pct}% of tokens, ${formatCount(rate)} tok/s, ETA ${formatDuration(eta)}`;
+    return `${completed}/${tasks.length - skipped} runs done${failed ? ` (${failed} failed)` : ''}, ${live.size} running, ${pct}% of tokens, ${formatCount(rate)} tok/s, ETA ${formatDuration(eta)}`;
   };
   const runLine = (run: Live): string => {
     const seconds = (now() - run.started) / 1000;
@@ -127,6 +135,12 @@ export async function runPool<Result>(tasks: RunTask<Result>[], options: PoolOpt
     while (next < tasks.length && aborted === undefined && !options.signal?.aborted) {
       const index = next++;
       const task = tasks[index] as RunTask<Result>;
+      if (task.claim && !task.claim()) {
+        outcomes[index] = { key: task.key, label: task.label, status: 'skipped', durationS: 0 };
+        skipped += 1;
+        totalTokens -= task.tokens;
+        continue;
+      }
       const run: Live = { label: task.label, tokens: task.tokens, done: 0, loss: Number.NaN, started: now() };
       live.set(index, run);
       log?.(`[run] start ${task.label} (${formatCount(task.tokens)} tokens)`);

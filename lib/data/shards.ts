@@ -151,9 +151,14 @@ export async function domainShards(
   await removeStaleTemporaries(cacheDir, key);
   await rm(dir, { recursive: true, force: true }); // an incomplete or damaged entry
   const temporary = path.join(cacheDir, `.${key}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let read: Awaited<ReturnType<typeof readShards>>;
   try {
     await mkdir(temporary);
     await writeShards(domain, key, files, tokenizer, temporary, bytesTotal, onProgress);
+    // Read back our own copy (checksums verified) before it is renamed into place: another process preparing the
+    // same content at the same time may replace or remove the entry at `dir` (the rm above), and this one must not
+    // depend on when.
+    read = await readShards(temporary, key);
     try {
       await rename(temporary, dir);
     } catch (error) {
@@ -165,7 +170,6 @@ export async function domainShards(
   } finally {
     await rm(temporary, { recursive: true, force: true });
   }
-  const read = await readShards(dir, key);
   if (read.status !== 'ok') {
     const why = read.status === 'damaged' ? read.reason : 'its manifest is missing';
     throw new DataError('ERR_DATA_CACHE', `the cache entry ${dir} was written but does not read back (${why}); fix: check the disk, then delete the folder and prepare again`, { file: dir });
@@ -174,7 +178,7 @@ export async function domainShards(
   written.cached = false;
   written.rebuiltBecause = found.status === 'damaged' ? found.reason : null;
   onProgress?.({ domain, phase: 'done', bytesDone: bytesTotal, bytesTotal, tokens: written.manifest.tokens });
-  return written;
+  return { ...written, dir, cached: false };
 }
 
 /**

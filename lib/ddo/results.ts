@@ -1,7 +1,9 @@
 // The DDO results table (runs.csv): the contract between whoever trained the proxy runs (our runner, or a
 // PyTorch user) and the DDO fit. Header `domain,multiplier,loss`; one row `base,1,<loss>` for the base run;
 // one row per perturbation run: the perturbed domain, the multiplier applied to it, the run's evaluation loss
-// (or perplexity). Parsing is pure: text in, validated table out, errors naming the source and line.
+// (or perplexity). A perturbation never has multiplier 1, so the rule is unambiguous even for a domain named
+// "base": the row `base,1,<loss>` is the base run, a row `base,<m != 1>,<loss>` perturbs the domain "base".
+// Parsing is pure: text in, validated table out, errors naming the source and line.
 
 export interface DdoResultRow {
   domain: string;
@@ -20,7 +22,7 @@ export interface DdoResults {
   runs: DdoResultRow[];
 }
 
-/** The domain name that marks the base run's row. */
+/** The domain name that marks the base run's row (with multiplier 1; with another multiplier, a domain named so). */
 export const BASE_ROW = 'base';
 
 function splitCsvLine(line: string, where: string): string[] {
@@ -67,8 +69,9 @@ function parseNumber(text: string, where: string, what: string, example: string)
 
 /**
  * Parses and validates a DDO results CSV. Checks: the header, three fields per row, numbers, positive
- * multipliers and losses, exactly one base row with multiplier 1, no repeated (domain, multiplier) pair, no
+ * multipliers and losses, exactly one base row `base,1,<loss>`, no repeated (domain, multiplier) pair, no
  * perturbation row with multiplier 1, and at least two multipliers per domain (three points with the base).
+ * Rows `base,<m != 1>,<loss>` are perturbations of a domain named "base".
  *
  * @example
  * parseDdoResultsCsv('domain,multiplier,loss\nbase,1,3.2\nweb,0.333,3.3\nweb,3,3.15\n', 'runs.csv')
@@ -100,9 +103,8 @@ export function parseDdoResultsCsv(text: string, source = 'runs.csv'): DdoResult
     const loss = parseNumber(lText, where, 'loss', '3.217');
     if (!(loss > 0)) throw new RangeError(`${where}: loss ${lText} must be positive (a validation loss or perplexity)`);
     if (!(multiplier > 0)) throw new RangeError(`${where}: multiplier ${mText} must be positive`);
-    if (domain === BASE_ROW) {
+    if (domain === BASE_ROW && multiplier === 1) {
       if (baseLoss !== null) throw new RangeError(`${where}: a second base row (the first is on line ${baseLine}); keep one`);
-      if (multiplier !== 1) throw new RangeError(`${where}: the base row has multiplier ${mText}; it must be 1`);
       baseLoss = loss;
       baseLine = line;
       continue;
@@ -119,7 +121,16 @@ export function parseDdoResultsCsv(text: string, source = 'runs.csv'): DdoResult
     if (!domains.includes(domain)) domains.push(domain);
     runs.push({ domain, multiplier, loss, line });
   }
-  if (baseLoss === null) throw new RangeError(`${source}: no base row; add "base,1,<loss of the base run>"`);
+  if (baseLoss === null) {
+    const named = runs.find((r) => r.domain === BASE_ROW);
+    if (named) {
+      throw new RangeError(
+        `${source} line ${named.line}: the base row has multiplier ${named.multiplier}; it must be 1. ` +
+          `(Without a row "base,1,<loss>", rows "base,<multiplier>,<loss>" read as perturbations of a domain named "base": add the base run's row.)`,
+      );
+    }
+    throw new RangeError(`${source}: no base row; add "base,1,<loss of the base run>"`);
+  }
   if (domains.length === 0) throw new RangeError(`${source}: no perturbation rows; add rows "<domain>,<multiplier>,<loss>"`);
   for (const d of domains) {
     const ms = runs.filter((r) => r.domain === d).map((r) => r.multiplier);

@@ -17,6 +17,7 @@ import type { ProxyRunResult } from '../train.js';
 import { autoscalePredictor, ddoAtScale, supplyOf, validationDocument, validationSummary } from './analyse.js';
 import { predictWithIntervals, type ScaleWithDraws } from '../stats/predict-intervals.js';
 import type { CompositionDraws } from '../stats/ddo-replicates.js';
+import { budgetSupply, checkPipelineBudget, checkTrainRun, checkValidationRuns } from './budget.js';
 import { runSlots, type PipelineHooks, type SlotsEnvironment, type SlotsOutcome } from './execute.js';
 import { compositionFile, ddoCsv, reportInput, runOutputRows, runsCsv, writeOutputs } from './outputs.js';
 import { planDdo, planValidation, setUp, trainSlot, type DataSource, type RunSlot, type Setup } from './plan.js';
@@ -48,6 +49,15 @@ export interface PipelineResult {
   reused: number;
   failed: number;
   diagnostics: string[];
+}
+
+/** The pipeline ran and wrote its outputs, but every validation run of a mixture failed: no comparison, no verdict. */
+export class ValidationFailedError extends Error {
+  readonly code = 'ERR_VALIDATION_FAILED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ValidationFailedError';
+  }
 }
 
 /** The environment runSlots trains in, from the options, the setup and the open registry. */
@@ -86,6 +96,7 @@ export async function trainProxy(
   }
   const seed = options.seed ?? options.config.seeds[0] ?? 0;
   const slot = trainSlot(setup, options.quantities, seed, options.config.training.evalPoints);
+  for (const note of checkTrainRun(slot, budgetSupply(setup, options.config.maxEpochs))) log(`[plan] ${note}`);
   const registry = openRegistry(path.join(setup.cacheDir, 'runs.sqlite'));
   try {
     const outcome = await runSlots([slot], slotsEnvironment(options, setup, registry, log));
@@ -97,8 +108,10 @@ export async function trainProxy(
 
 /**
  * Runs the whole pipeline. Resolves with the prediction and the files written; rejects with an
- * AbortError when stopped (finished runs are kept, running ones checkpointed) and with an Error that
- * says what is missing when the failed runs leave too little to predict.
+ * AbortError when stopped (finished runs are kept, running ones checkpointed), with an Error that
+ * says what is missing when the failed runs leave too little to predict, with a BudgetError (before any
+ * run) when a run or the target asks more of the data than it holds, and with a ValidationFailedError
+ * (after writing the outputs, without a verdict) when every validation run of a mixture failed.
  *
  * @example
  * const result = await runPipeline({ config: parsePipelineConfig(json), baseDir: '.', log: console.error });
@@ -116,13 +129,15 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   try {
     const env = slotsEnvironment(options, setup, registry, log);
 
-    // Proxy runs at every DDO scale, all in one pool.
+    // Proxy runs at every DDO scale, all in one pool, once every run and the target fit the data's supply.
     const plans = planDdo(config, setup);
+    const budget = checkPipelineBudget(config, setup, plans);
+    for (const note of budget.notes) log(`[plan] ${note}`);
     const ddoSlots = plans.flatMap((p) => p.slots);
     const ddoRun = await runSlots(ddoSlots, env);
 
     // DDO per scale.
-    const diagnostics: string[] = [...ddoRun.diagnostics];
+    const diagnostics: string[] = [...budget.notes, ...ddoRun.diagnostics];
     const compositions: CompositionJson[] = [];
     const summaries: ScaleSummary[] = [];
     const scaleDraws: ScaleWithDraws[] = [];
@@ -163,7 +178,10 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     let validationRun: SlotsOutcome = { trained: 0, reused: new Set<string>(), failed: 0, diagnostics: [] };
     if (config.validation) {
       const largest = compositions[compositions.length - 1]!;
-      const plan = planValidation(config, config.validation, setup, largest, predict(config.validation.scale).tokens);
+      const atValidation = predict(config.validation.scale);
+      const plan = planValidation(config, config.validation, setup, largest, atValidation.tokens);
+      for (const d of atValidation.capped) diagnostics.push(`validation: the AutoScale mixture at N=${formatTokens(plan.scale)} is capped at ${d}'s training tokens x maxEpochs; the rest was redistributed`);
+      diagnostics.push(...checkValidationRuns(plan.slots, budgetSupply(setup, config.maxEpochs)));
       validationSlots = plan.slots;
       validationRun = await runSlots(validationSlots, env);
       diagnostics.push(...validationRun.diagnostics);
@@ -191,7 +209,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     writeOutputs(outDir, files);
     const lost = validation?.curves.filter((c) => c.meanFinal === null) ?? [];
     if (lost.length > 0) {
-      throw new Error(`every validation run of ${lost.map((c) => c.mixture).join(', ')} failed (${lost.map((c) => c.failed).join('; ')}), so the validation ` +
+      throw new ValidationFailedError(`every validation run of ${lost.map((c) => c.mixture).join(', ')} failed (${lost.map((c) => c.failed).join('; ')}), so the validation ` +
         `cannot compare the mixtures; the compositions are written to ${outDir}; see runs.csv and \`autoscale runs --status failed\`, then rerun`);
     }
     const trained = ddoRun.trained + validationRun.trained;

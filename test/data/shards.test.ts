@@ -211,3 +211,18 @@ test('a manifest with counts no array can hold is a damaged entry, not a crash',
   t.regex(read.status === 'damaged' ? read.reason : '', /^the entry cannot be read \(.+\)$/);
   t.is((await prepareData(config(dir, twoDomains), { cacheDir })).key, first.key);
 });
+
+test('prepares of the same content at once (two pipelines on one cache) all succeed with the same tokens', async (t) => {
+  const dir = tempDir(t);
+  corpus(dir);
+  const cacheDir = path.join(dir, 'cache');
+  // Started one after another in quick succession, as two processes on one cacheDir are: one's check of the
+  // cache falls between another's check and its rename into place.
+  const runs: Promise<Awaited<ReturnType<typeof prepareData>>>[] = [];
+  for (let i = 0; i < 12; i++) {
+    runs.push(prepareData(config(dir, twoDomains), { cacheDir }));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const prepared = await Promise.all(runs);
+  for (const p of prepared) t.deepEqual([...p.domains[0]!.train.tokens], [...prepared[0]!.domains[0]!.train.tokens]);
+});

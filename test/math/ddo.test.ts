@@ -118,3 +118,14 @@ test('parseDdoResultsCsv names the file, the line and the fix', (t) => {
   t.throws(() => optimizeComposition(mismatch, { baseTokens: { web: 1, code: 1 } }), { message: /"code" is in the base composition but has no perturbation runs/ });
   t.throws(() => optimizeComposition(mismatch, { baseTokens: { code: 1 } }), { message: /"web" has runs but is not in the base/ });
 });
+
+test('a domain named "base": the row base,1 is the base run, rows base,<m != 1> perturb the domain', (t) => {
+  const parsed = parseDdoResultsCsv('domain,multiplier,loss\nbase,1,3\nbase,0.3333,3.2\nbase,3,2.9\nweb,0.3333,3.1\nweb,3,2.95\n', 'ddo-3000.csv');
+  t.is(parsed.baseLoss, 3);
+  t.deepEqual(parsed.domains, ['base', 'web']);
+  t.deepEqual(parsed.runs.map((r) => [r.domain, r.multiplier, r.line]), [['base', 0.3333, 3], ['base', 3, 4], ['web', 0.3333, 5], ['web', 3, 6]]);
+  // Without a base row, the rows of "base" cannot be the base run: the error says which row and both readings.
+  t.throws(() => parseDdoResultsCsv('domain,multiplier,loss\nbase,0.3333,3.2\nbase,3,2.9\n', 'x.csv'), {
+    message: /x\.csv line 2: the base row has multiplier 0\.3333; it must be 1\. .*perturbations of a domain named "base"/,
+  });
+});

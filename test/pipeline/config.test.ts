@@ -22,6 +22,9 @@ const bad: [string, Record<string, unknown>, string][] = [
   ['heads not dividing width', { ...minimal, model: { width: 30, heads: 4 } }, 'model.heads'],
   ['fractional context', { ...minimal, model: { contextLength: 12.5 } }, 'model.contextLength'],
   ['multiplier 1', { ...minimal, multipliers: [1, 3] }, 'multipliers[0]'],
+  ['multiplier 1e300', { ...minimal, multipliers: [1 / 3, 1e300] }, 'multipliers[1]'],
+  ['multiplier 1e-4', { ...minimal, multipliers: [1e-4, 3] }, 'multipliers[0]'],
+  ['multiplier 1001', { ...minimal, multipliers: [0.5, 1001] }, 'multipliers[1]'],
   ['unknown backend', { ...minimal, backend: 'tpu' }, 'backend'],
   ['validation too small', { ...minimal, validation: { scale: 1000 } }, 'validation.scale'],
   ['typo at the root', { ...minimal, taget: 5 }, 'taget'],
@@ -42,4 +45,9 @@ test('the demo config is valid', async (t) => {
   const config = parsePipelineConfig(JSON.parse(JSON.stringify(DEMO_CONFIG)));
   t.is(config.data, 'demo');
   t.true(config.scales.length >= 2 && config.target > config.scales[config.scales.length - 1]!);
+});
+
+test('a multiplier outside [0.001, 1000] is refused with the range and the value', (t) => {
+  t.throws(() => parsePipelineConfig({ ...minimal, multipliers: [1 / 3, 1e300] }), { message: 'config: multipliers[1]: must be within [0.001, 1000] (a factor on one domain\'s base quantity; the paper uses 1/3 and 3), got 1e+300' });
+  t.deepEqual(parsePipelineConfig({ ...minimal, multipliers: [0.001, 1000] }).multipliers, [0.001, 1000]);
 });

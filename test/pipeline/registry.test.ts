@@ -1,10 +1,10 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canonicalJson, isInterrupted, openRegistry, runKey } from '../../lib/registry.js';
+import { canonicalJson, isInterrupted, openRegistry, RegistryFileError, runKey } from '../../lib/registry.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const tempFile = (): string => path.join(mkdtempSync(path.join(tmpdir(), 'autoscale-registry-')), 'runs.sqlite');
@@ -67,4 +67,16 @@ test('a process killed inside finish() leaves the run unfinished, not half writt
   t.is(reopened.list()[0]?.status, 'finished');
   t.is(reopened.list()[0]?.attempts, 2);
   reopened.close();
+});
+
+test('a registry file that is not a database is named with the fix, and left as it was', (t) => {
+  const file = tempFile();
+  const garbage = Buffer.from('this is not an SQLite database, just some bytes a bad copy left behind\n'.repeat(20));
+  writeFileSync(file, garbage);
+  const error = t.throws(() => openRegistry(file), { instanceOf: RegistryFileError });
+  t.is((error as RegistryFileError).code, 'ERR_REGISTRY_FILE');
+  t.is((error as RegistryFileError).file, file);
+  t.regex(error?.message ?? '', new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} cannot be opened as a run registry \\(file is not a database\\)`));
+  t.regex(error?.message ?? '', /Nothing was changed or deleted\. Fix: move it away \(e\.g\. `mv .*runs\.sqlite .*runs\.sqlite\.broken`/);
+  t.deepEqual(readFileSync(file), garbage, 'the file is untouched');
 });

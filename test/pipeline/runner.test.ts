@@ -83,3 +83,23 @@ test('an abort stops the pool: nothing new starts and it rejects with an AbortEr
   await t.throwsAsync(runPool(tasks, { concurrency: 1, signal: controller.signal }), { name: 'AbortError' });
   t.is(startedCount, 2);
 });
+
+test('a task whose claim() says no is skipped: no start line, not run, not counted as done', async (t) => {
+  const ran: string[] = [];
+  const tasks: RunTask<string>[] = ['a', 'b', 'c'].map((name) => ({
+    key: name,
+    label: `task ${name}`,
+    tokens: 10,
+    claim: () => name !== 'b',
+    run: async () => {
+      ran.push(name);
+      return name;
+    },
+  }));
+  const lines: string[] = [];
+  const outcomes = await runPool(tasks, { concurrency: 2, log: (line) => lines.push(line) });
+  t.deepEqual(ran.sort(), ['a', 'c']);
+  t.deepEqual(outcomes.map((o) => o.status), ['finished', 'skipped', 'finished']);
+  t.false(lines.some((line) => line.includes('task b')), lines.join('\n'));
+  t.true(lines.some((line) => /2\/2 runs done/.test(line)), lines.join('\n'));
+});
