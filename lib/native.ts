@@ -7,7 +7,7 @@
 //   value out of range (token >= vocab, NaN)   -> RangeError ERR_INVALID_ARGUMENT
 //   sizes that do not agree (array lengths)    -> RangeError ERR_INVALID_SHAPE
 //   ERR_BACKEND_UNAVAILABLE, ERR_DISPOSED, ERR_BUSY, ERR_OUT_OF_MEMORY, ERR_NON_FINITE,
-//   ERR_CUDA, ERR_INTERNAL                     -> Error
+//   ERR_RESOURCES (the OS refused a thread), ERR_CUDA, ERR_INTERNAL  -> Error
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -26,6 +26,7 @@ export type NativeErrorCode =
   | 'ERR_DISPOSED'
   | 'ERR_BUSY'
   | 'ERR_NON_FINITE'
+  | 'ERR_RESOURCES'
   | 'ERR_INTERNAL';
 
 /** An Error with a stable `code` (see NativeErrorCode). */
@@ -66,7 +67,7 @@ export interface ModelOptions {
   backend?: 'auto' | BackendName;
   /** CUDA device index (default 0). */
   device?: number;
-  /** CPU worker threads; 0 (default) = all hardware threads. */
+  /** CPU worker threads; 0 (default) = all hardware threads. More than the OS allows is ERR_RESOURCES at the first operation. */
   threads?: number;
   /** Initialisation seed (default 1337): same seed, same parameters. */
   seed?: number;
@@ -458,7 +459,9 @@ export class Model implements Disposable {
   /**
    * One AdamW step (with global-norm clipping) on 1..batchSize windows of contextLength + 1 ids.
    * Resolves with the loss before the update. Rejects with ERR_NON_FINITE (parameters untouched)
-   * when the loss or gradient is not finite.
+   * when the loss or gradient is not finite, and with ERR_RESOURCES when the OS refuses the threads
+   * of the model's first operation (its own thread and its options.threads CPU threads; the
+   * message names the limit: RLIMIT_NPROC, threads-max, the cgroup's pids.max).
    * @example
    * const { loss, gradNorm, step } = await model.trainStep(batch, 3e-4);
    */
