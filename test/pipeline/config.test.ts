@@ -43,3 +43,13 @@ test('the demo config is valid', async (t) => {
   t.is(config.data, 'demo');
   t.true(config.scales.length >= 2 && config.target > config.scales[config.scales.length - 1]!);
 });
+
+test('a number beyond the float64 range (1e999, read as Infinity) is "not a finite number", not "got null"', (t) => {
+  // JSON.parse is what reads a config file; JSON.stringify(Infinity) would print null.
+  const raw = JSON.parse('{"data": "demo", "scales": [1e5, 1e999], "target": 2e6}') as Record<string, unknown>;
+  const error = t.throws(() => parsePipelineConfig(raw), { instanceOf: ConfigError });
+  t.is(error?.field, 'scales[1]');
+  t.regex(error?.message ?? '', /is not a finite number: Infinity/);
+  t.regex(error?.message ?? '', /1e999/);
+  t.notRegex(error?.message ?? '', /null/);
+});
