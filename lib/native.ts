@@ -211,6 +211,7 @@ function packageRoot(): string {
 }
 
 let addon: NativeAddon | undefined;
+let addonPath: string | undefined;
 
 /** Where the addon is looked for, in order: $AUTOSCALE_ADDON alone when set, else the cmake-js
  * build, then the node-gyp build. */
@@ -232,6 +233,7 @@ function loadAddon(): NativeAddon {
     }
     try {
       addon = require(candidate) as NativeAddon;
+      addonPath = candidate;
       return addon;
     } catch (error) {
       failures.push(`${candidate}: ${(error as Error).message}`);
@@ -433,7 +435,7 @@ export class Model implements Disposable {
     const requested = checkedOptions.backend ?? 'auto';
     let backend: BackendName = requested === 'auto' ? 'cpu' : requested;
     if (requested !== 'cpu') {
-      const cuda = native.backendInfo().cuda;
+      const cuda = cudaStatus(native);
       if (requested === 'auto') backend = cuda.available ? 'cuda' : 'cpu';
       else if (!cuda.available) {
         throw makeError(
@@ -611,13 +613,42 @@ export class Model implements Disposable {
 // Backend discovery and the op table
 
 /**
+ * Why the loaded addon has no CUDA when it is the node-gyp build that scripts/build-native.mjs fell
+ * back to (it records the CMake failure in build/autoscale-fallback.json), else undefined.
+ */
+function fallbackNote(): string | undefined {
+  if (!addonPath) return undefined;
+  const file = path.join(path.dirname(path.dirname(addonPath)), 'autoscale-fallback.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const record = JSON.parse(readFileSync(file, 'utf8')) as { cmakeFailed?: string; cudaLost?: boolean; nvcc?: string };
+    return (
+      `this is the node-gyp build (CPU only) that the install fell back to because ${record.cmakeFailed ?? 'the CMake build failed'}` +
+      (record.cudaLost
+        ? `; nvcc was found (${record.nvcc ?? 'on PATH'}), so the CMake build would have compiled CUDA: fix it, then \`npm rebuild autoscale-lm\``
+        : '')
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** The addon's CUDA status, with the reason of a fallback build when there is one. */
+function cudaStatus(native: NativeAddon): BackendInfo['backends']['cuda'] {
+  const cuda = native.backendInfo().cuda;
+  const note = cuda.compiled ? undefined : fallbackNote();
+  return note ? { ...cuda, reason: `${cuda.reason ?? 'not compiled in'}: ${note}` } : cuda;
+}
+
+/**
  * The package version and the compute backends this build and machine offer.
  * @example
  * const info = backendInfo();
  * if (info.backends.cuda.available) console.log(info.backends.cuda.devices[0].name);
  */
 export function backendInfo(): BackendInfo {
-  const backends = loadAddon().backendInfo();
+  const native = loadAddon();
+  const backends = { ...native.backendInfo(), cuda: cudaStatus(native) };
   const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
   return { version: pkg.version, backends };
 }
