@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The `autoscale` command. Each subcommand lives in lib/cli/<name>.ts and registers itself here.
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { registerInfoCommand } from './cli/info.js';
 import { registerRunCommand } from './cli/run.js';
 import { registerRunsCommand } from './cli/runs.js';
@@ -57,8 +59,32 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-// Run when executed as a script (not when imported by tests).
-const invoked = process.argv[1] ? new URL(`file://${process.argv[1]}`).pathname : '';
-if (invoked.endsWith('/cli.js') || invoked.endsWith('/cli.ts')) {
+/**
+ * True when `script` (process.argv[1]) is this file: the real path of both compared, so the CLI runs
+ * through a bin symlink (node_modules/.bin/autoscale) and not when a user's own cli.js imports
+ * the package. A script given without its extension (`node dist/cli`) is matched as Node resolves it.
+ *
+ * @example isMainModule(process.argv[1], import.meta.url)
+ */
+export function isMainModule(script: string | undefined, moduleUrl: string): boolean {
+  if (!script) return false;
+  let self: string;
+  try {
+    self = realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
+  for (const candidate of [script, `${script}${path.extname(self)}`]) {
+    try {
+      if (realpathSync(path.resolve(candidate)) === self) return true;
+    } catch {
+      // not a file: try the next spelling
+    }
+  }
+  return false;
+}
+
+// Run when executed as the `autoscale` command (not when imported).
+if (isMainModule(process.argv[1], import.meta.url)) {
   await main(process.argv);
 }

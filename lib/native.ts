@@ -7,7 +7,7 @@
 //   value out of range (token >= vocab, NaN)   -> RangeError ERR_INVALID_ARGUMENT
 //   sizes that do not agree (array lengths)    -> RangeError ERR_INVALID_SHAPE
 //   ERR_BACKEND_UNAVAILABLE, ERR_DISPOSED, ERR_BUSY, ERR_OUT_OF_MEMORY, ERR_NON_FINITE,
-//   ERR_CUDA, ERR_INTERNAL                     -> Error
+//   ERR_RESOURCES (the OS refused a thread), ERR_CUDA, ERR_INTERNAL  -> Error
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -26,6 +26,7 @@ export type NativeErrorCode =
   | 'ERR_DISPOSED'
   | 'ERR_BUSY'
   | 'ERR_NON_FINITE'
+  | 'ERR_RESOURCES'
   | 'ERR_INTERNAL';
 
 /** An Error with a stable `code` (see NativeErrorCode). */
@@ -66,7 +67,7 @@ export interface ModelOptions {
   backend?: 'auto' | BackendName;
   /** CUDA device index (default 0). */
   device?: number;
-  /** CPU worker threads; 0 (default) = all hardware threads. */
+  /** CPU worker threads; 0 (default) = all hardware threads. More than the OS allows is ERR_RESOURCES at the first operation. */
   threads?: number;
   /** Initialisation seed (default 1337): same seed, same parameters. */
   seed?: number;
@@ -210,6 +211,7 @@ function packageRoot(): string {
 }
 
 let addon: NativeAddon | undefined;
+let addonPath: string | undefined;
 
 /** Where the addon is looked for, in order: $AUTOSCALE_ADDON alone when set, else the cmake-js
  * build, then the node-gyp build. */
@@ -231,6 +233,7 @@ function loadAddon(): NativeAddon {
     }
     try {
       addon = require(candidate) as NativeAddon;
+      addonPath = candidate;
       return addon;
     } catch (error) {
       failures.push(`${candidate}: ${(error as Error).message}`);
@@ -432,7 +435,7 @@ export class Model implements Disposable {
     const requested = checkedOptions.backend ?? 'auto';
     let backend: BackendName = requested === 'auto' ? 'cpu' : requested;
     if (requested !== 'cpu') {
-      const cuda = native.backendInfo().cuda;
+      const cuda = cudaStatus(native);
       if (requested === 'auto') backend = cuda.available ? 'cuda' : 'cpu';
       else if (!cuda.available) {
         throw makeError(
@@ -458,7 +461,9 @@ export class Model implements Disposable {
   /**
    * One AdamW step (with global-norm clipping) on 1..batchSize windows of contextLength + 1 ids.
    * Resolves with the loss before the update. Rejects with ERR_NON_FINITE (parameters untouched)
-   * when the loss or gradient is not finite.
+   * when the loss or gradient is not finite, and with ERR_RESOURCES when the OS refuses the threads
+   * of the model's first operation (its own thread and its options.threads CPU threads; the
+   * message names the limit: RLIMIT_NPROC, threads-max, the cgroup's pids.max).
    * @example
    * const { loss, gradNorm, step } = await model.trainStep(batch, 3e-4);
    */
@@ -608,13 +613,42 @@ export class Model implements Disposable {
 // Backend discovery and the op table
 
 /**
+ * Why the loaded addon has no CUDA when it is the node-gyp build that scripts/build-native.mjs fell
+ * back to (it records the CMake failure in build/autoscale-fallback.json), else undefined.
+ */
+function fallbackNote(): string | undefined {
+  if (!addonPath) return undefined;
+  const file = path.join(path.dirname(path.dirname(addonPath)), 'autoscale-fallback.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const record = JSON.parse(readFileSync(file, 'utf8')) as { cmakeFailed?: string; cudaLost?: boolean; nvcc?: string };
+    return (
+      `this is the node-gyp build (CPU only) that the install fell back to because ${record.cmakeFailed ?? 'the CMake build failed'}` +
+      (record.cudaLost
+        ? `; nvcc was found (${record.nvcc ?? 'on PATH'}), so the CMake build would have compiled CUDA: fix it, then \`npm rebuild autoscale-lm\``
+        : '')
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** The addon's CUDA status, with the reason of a fallback build when there is one. */
+function cudaStatus(native: NativeAddon): BackendInfo['backends']['cuda'] {
+  const cuda = native.backendInfo().cuda;
+  const note = cuda.compiled ? undefined : fallbackNote();
+  return note ? { ...cuda, reason: `${cuda.reason ?? 'not compiled in'}: ${note}` } : cuda;
+}
+
+/**
  * The package version and the compute backends this build and machine offer.
  * @example
  * const info = backendInfo();
  * if (info.backends.cuda.available) console.log(info.backends.cuda.devices[0].name);
  */
 export function backendInfo(): BackendInfo {
-  const backends = loadAddon().backendInfo();
+  const native = loadAddon();
+  const backends = { ...native.backendInfo(), cuda: cudaStatus(native) };
   const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
   return { version: pkg.version, backends };
 }

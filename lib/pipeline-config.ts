@@ -188,7 +188,11 @@ function number(
 ): number {
   if (value === undefined && rule.fallback !== undefined) return rule.fallback;
   if (value === undefined) throw new ConfigError(field, 'is required');
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new ConfigError(field, `must be a finite number, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number') throw new ConfigError(field, `must be a finite number, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(value)) {
+    // JSON.parse reads a literal beyond the float64 range (1e999) as Infinity, which JSON.stringify writes as null.
+    throw new ConfigError(field, `is not a finite number: ${value} (a JSON number beyond about 1.8e308, such as 1e999, reads as Infinity); give a finite value`);
+  }
   if (rule.integer && !Number.isInteger(value)) throw new ConfigError(field, `must be a whole number, got ${value}`);
   if (rule.min !== undefined && value < rule.min) throw new ConfigError(field, `must be >= ${rule.min}, got ${value}`);
   if (rule.exclusiveMin !== undefined && value <= rule.exclusiveMin) throw new ConfigError(field, `must be > ${rule.exclusiveMin}, got ${value}`);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "status.h"
@@ -73,6 +74,13 @@ std::string str(double x) {
   s.erase(s.find_last_not_of('0') + 1);
   if (!s.empty() && s.back() == '.') s.pop_back();
   return s;
+}
+
+// Six significant digits, exponent when needed (1e-07, 1e+10): for values of any magnitude.
+std::string str_g(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
 }
 
 }  // namespace
@@ -474,14 +482,18 @@ StepResult Model::train_step(const TokenView& tokens, float lr) {
   StepResult r;
   r.loss = compute_gradients(tokens);
   r.grad_norm = std::sqrt(backend_->sum_squares(im.grads, num_parameters_));
+  const OptimizerConfig& opt = options_.optimizer;
   if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm))
     throw NativeError(ErrorCode::NonFinite,
                       "train_step " + std::to_string(step_ + 1) + ": the " +
                           (std::isfinite(r.loss) ? "gradient norm" : "loss") + " is " +
                           (std::isfinite(r.loss) ? str(r.grad_norm) : str(r.loss)) +
-                          "; parameters and optimizer state were left unchanged: lower lr or "
-                          "enable grad_clip");
-  const OptimizerConfig& opt = options_.optimizer;
+                          "; parameters and optimizer state were left unchanged: lower lr (" + str_g(lr) + ")" +
+                          // The hint follows the config: clipping bounds the gradient's norm, not the
+                          // size of AdamW's normalised step, so with clipping on only a lower lr helps.
+                          (opt.grad_clip > 0 ? "; gradient clipping is already on (grad_clip = " + str_g(opt.grad_clip) +
+                                                   "), and it does not bound the size of AdamW's steps"
+                                             : " or enable grad_clip"));
   const float scale =
       opt.grad_clip > 0 && r.grad_norm > opt.grad_clip ? (float)(opt.grad_clip / r.grad_norm) : 1.0f;
   const int step = step_ + 1;

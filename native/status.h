@@ -16,6 +16,7 @@ enum class ErrorCode {
   Disposed,            // ERR_DISPOSED: model used after dispose()
   Busy,                // ERR_BUSY: an operation is already in flight on this model
   NonFinite,           // ERR_NON_FINITE: a NaN/Inf loss or gradient
+  Resources,           // ERR_RESOURCES: the OS refused a thread (RLIMIT_NPROC, threads-max, pids.max)
   Internal,            // ERR_INTERNAL: a broken invariant (a bug in autoscale-lm)
 };
 
@@ -29,6 +30,7 @@ inline const char* error_code_name(ErrorCode c) {
     case ErrorCode::Disposed: return "ERR_DISPOSED";
     case ErrorCode::Busy: return "ERR_BUSY";
     case ErrorCode::NonFinite: return "ERR_NON_FINITE";
+    case ErrorCode::Resources: return "ERR_RESOURCES";
     case ErrorCode::Internal: return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";

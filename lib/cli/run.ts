@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { DataConfig } from '../data/config.js';
 import { demoDataConfig } from '../data/demo.js';
 import { runPipeline, type PipelineResult } from '../pipeline/run.js';
 import { describeDefaults, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
@@ -32,6 +33,18 @@ export const DEMO_CONFIG = {
 
 /** Bytes per demo domain: enough for the largest demo run to see each domain's text less than once. */
 export const DEMO_BYTES_PER_DOMAIN = 768 * 1024;
+
+/**
+ * The data config of a pipeline config whose "data" is "demo": the embedded corpus, written once
+ * under its cacheDir (the same folder for `autoscale run` and `autoscale train`, so their runs
+ * share registry keys). undefined for any other "data", which the pipeline parses itself.
+ *
+ * @example await demoDataFor(parsePipelineConfig({ data: 'demo', scales: [2e5, 4e5], target: 4e6 })) // { domains: [books, ...] }
+ */
+export async function demoDataFor(config: PipelineConfig): Promise<DataConfig | undefined> {
+  if (config.data !== 'demo') return undefined;
+  return demoDataConfig({ dir: path.join(path.resolve(config.cacheDir), `demo-corpus-${DEMO_BYTES_PER_DOMAIN}`), maxBytesPerDomain: DEMO_BYTES_PER_DOMAIN });
+}
 
 /** A weight with its interval, as the summary prints it: "31.2% [27.0, 35.1]". */
 function cell(c: { weights: Record<string, number>; intervals?: unknown }, d: string): string {
@@ -126,10 +139,7 @@ export function registerRunCommand(program: Command): void {
       }
       const config: PipelineConfig = parsePipelineConfig(raw);
       const log = options.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
-      const dataConfig =
-        config.data === 'demo'
-          ? await demoDataConfig({ dir: path.join(path.resolve(config.cacheDir), `demo-corpus-${DEMO_BYTES_PER_DOMAIN}`), maxBytesPerDomain: DEMO_BYTES_PER_DOMAIN })
-          : undefined;
+      const dataConfig = await demoDataFor(config);
 
       const controller = new AbortController();
       const stop = (): void => {

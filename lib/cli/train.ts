@@ -10,6 +10,7 @@ import { Model, type ParameterTensor } from '../native.js';
 import { trainProxy, type PipelineHooks, type ProxyRunSpec } from '../pipeline/run.js';
 import { parsePipelineConfig } from '../pipeline-config.js';
 import type { ProxyModel } from '../train.js';
+import { demoDataFor } from './run.js';
 
 /** Parses "books=1e5,code=200k" into token counts. */
 export function parseQuantities(text: string): Record<string, number> {
@@ -49,8 +50,10 @@ export function registerTrainCommand(program: Command): void {
           return keepingParameters(model, (p) => { finalParameters = p; });
         },
       };
+      const dataConfig = await demoDataFor(config);  // "data": "demo", as `autoscale run` accepts it
       const { record, reused } = await trainProxy({
         config,
+        ...(dataConfig === undefined ? {} : { dataConfig }),
         baseDir,
         quantities: parseQuantities(options.tokens),
         ...(seed === undefined ? {} : { seed }),
@@ -68,7 +71,7 @@ export function registerTrainCommand(program: Command): void {
           const spec = record.spec as ProxyRunSpec;
           writeModelFile(options.save, {
             model: { vocabSize: spec.vocabSize, ...config.model },
-            tokenizer: parseDataConfig(config.data, baseDir, 'data.').tokenizer,
+            tokenizer: (dataConfig ?? parseDataConfig(config.data, baseDir, 'data.')).tokenizer,
             run: record.key,
             data: spec.data,
             parameters: finalParameters,

@@ -1,6 +1,11 @@
 // A model's own native thread: see executor.h.
 #include "executor.h"
 
+#include <system_error>
+
+#include "cpu/threads.h"
+#include "status.h"
+
 namespace autoscale::addon {
 
 void ExecutorQueue::run(const std::function<void()>& job) {
@@ -50,7 +55,15 @@ void ExecutorQueue::stop() {
 
 Executor::Executor() : queue_(std::make_shared<ExecutorQueue>()) {
   std::shared_ptr<ExecutorQueue> queue = queue_;  // the thread keeps the queue alive
-  thread_ = std::thread([queue] { queue->serve(); });
+  try {
+    thread_ = std::thread([queue] { queue->serve(); });
+  } catch (const std::system_error& e) {
+    // EAGAIN: a thread limit (the message names them); anything else is just as much the OS's.
+    throw NativeError(ErrorCode::Resources,
+                      thread_limit_message("starting the native thread of a model (each model runs its "
+                                           "work on a thread of its own)",
+                                           e.code().value()));
+  }
 }
 
 Executor::~Executor() {

@@ -40,7 +40,7 @@ class ExecutorQueue {
 
 class Executor {
  public:
-  Executor();  // starts the thread; throws std::system_error if it cannot
+  Executor();  // starts the thread; throws NativeError(Resources) if the OS refuses it
   ~Executor();  // stops and joins the thread unless detach() was called
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;

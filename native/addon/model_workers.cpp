@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "cpu/threads.h"
 #include "errors.h"
 #include "model_object.h"
 
@@ -47,6 +48,9 @@ class ModelWorker : public Napi::AsyncWorker {
   void Execute() override {
     queue_->run([this] {
       try {
+        // Before the first OpenMP region on this thread: a refused thread is ERR_RESOURCES, not
+        // libgomp ending the process (the CUDA backend's host side has 1 thread: nothing to do).
+        reserve_cpu_thread_team(model_->backend().threads());
         run(*model_);
       } catch (...) {
         failure_ = record_current_exception();

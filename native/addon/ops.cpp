@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "args.h"
+#include "cpu/threads.h"
 #include "errors.h"
 #include "ops_table.h"
 
@@ -139,7 +140,10 @@ Napi::Value run_op(const Napi::CallbackInfo& info) {
     host[i] = HostTensor{data, length};
   }
   std::unique_ptr<Backend> backend = make_backend(env, backend_name, info[5]);
-  const double result = guard(env, [&] { return run_op_on_host(*backend, spec, host, ints, floats); });
+  const double result = guard(env, [&] {
+    reserve_cpu_thread_team(backend->threads());  // a refused thread: ERR_RESOURCES (cpu/threads.h)
+    return run_op_on_host(*backend, spec, host, ints, floats);
+  });
   return Napi::Number::New(env, result);
 }
 

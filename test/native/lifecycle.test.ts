@@ -156,3 +156,26 @@ test('each model runs its operations on one thread of its own, started on first 
   t.is(counts.disposed, counts.base, `dispose() ends the model's thread: ${result.stdout}`);
   t.is(counts.after, counts.base, `40 models, each run and disposed, leave no thread behind: ${result.stdout}`);
 });
+
+test('a NaN loss from a huge lr hints what the config allows: "enable grad_clip" only while clipping is off', async (t) => {
+  const windows = randomWindows(TINY, 2, 4);
+  const hints: Record<string, string> = {};
+  for (const gradClip of [0, 1]) {
+    const model = new Model(TINY, { batchSize: 2, seed: 1, optimizer: { gradClip } });
+    let error: (Error & { code?: string }) | undefined;
+    // lr 1e10 blows the parameters up within a few steps; the step that sees the NaN refuses it.
+    for (let i = 0; i < 20 && !error; i++) {
+      try {
+        await model.trainStep(windows, 1e10);
+      } catch (e) {
+        error = e as Error & { code?: string };
+      }
+    }
+    t.is(error?.code, 'ERR_NON_FINITE', `gradClip ${gradClip}`);
+    hints[gradClip] = error?.message ?? '';
+    model.dispose();
+  }
+  t.regex(hints[0]!, /lower lr \(1e\+10\) or enable grad_clip/);
+  t.notRegex(hints[1]!, /enable grad_clip/);
+  t.regex(hints[1]!, /lower lr \(1e\+10\); gradient clipping is already on \(grad_clip = 1\)/);
+});

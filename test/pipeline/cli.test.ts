@@ -1,7 +1,8 @@
 // The pipeline's commands as a user runs them: help, config errors, train, runs.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tinySetup } from './fixtures/tiny.js';
@@ -50,4 +51,25 @@ test('autoscale train runs one proxy run, reuses it the second time, and autosca
   t.regex(runs.stdout, /1 finished, 0 failed/);
   t.regex(runs.stdout, /finished\t3\.0k\t\d\.\d{4}\t[\d.]+\t1\ttrain N=3k seed 0/);
   t.is(autoscale('train', configFile, '--tokens', 'novel=10').status, 1);
+});
+
+test('autoscale train accepts "data": "demo" as autoscale run does (the embedded corpus)', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'autoscale-train-demo-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const configFile = path.join(dir, 'demo.json');
+  writeFileSync(configFile, JSON.stringify({
+    data: 'demo',
+    model: { contextLength: 16, width: 16, layers: 1, heads: 2 },
+    training: { batchSize: 4, evalPoints: 1 },
+    eval: { windowsPerDomain: 4 },
+    scales: [1e4, 2e4],
+    target: 1e5,
+    backend: 'cpu',
+    cacheDir: path.join(dir, 'cache'),
+  }));
+  const result = autoscale('train', configFile, '--tokens', 'books=2000,code=1000', '--save', path.join(dir, 'run.model'));
+  t.is(result.status, 0, result.stderr);
+  t.regex(result.stdout, /^run [0-9a-f]{12}: \d+ steps, 3008 tokens\n/);
+  for (const domain of ['books', 'speeches', 'email', 'lexicon', 'code']) t.regex(result.stdout, new RegExp(`\\n${domain} +\\d\\.\\d{4}\\n`), domain);
+  t.regex(result.stderr, /parameters written to/);
 });

@@ -51,3 +51,13 @@ test('a multiplier outside [0.001, 1000] is refused with the range and the value
   t.throws(() => parsePipelineConfig({ ...minimal, multipliers: [1 / 3, 1e300] }), { message: 'config: multipliers[1]: must be within [0.001, 1000] (a factor on one domain\'s base quantity; the paper uses 1/3 and 3), got 1e+300' });
   t.deepEqual(parsePipelineConfig({ ...minimal, multipliers: [0.001, 1000] }).multipliers, [0.001, 1000]);
 });
+
+test('a number beyond the float64 range (1e999, read as Infinity) is "not a finite number", not "got null"', (t) => {
+  // JSON.parse is what reads a config file; JSON.stringify(Infinity) would print null.
+  const raw = JSON.parse('{"data": "demo", "scales": [1e5, 1e999], "target": 2e6}') as Record<string, unknown>;
+  const error = t.throws(() => parsePipelineConfig(raw), { instanceOf: ConfigError });
+  t.is(error?.field, 'scales[1]');
+  t.regex(error?.message ?? '', /is not a finite number: Infinity/);
+  t.regex(error?.message ?? '', /1e999/);
+  t.notRegex(error?.message ?? '', /null/);
+});

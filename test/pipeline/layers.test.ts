@@ -1,5 +1,6 @@
 // The layers of lib/: the CLI (lib/cli.ts and lib/cli/) is the top layer, so nothing below it imports
-// from it. lib/index.ts, the public API, sits beside it and may re-export the program builder.
+// from it. lib/index.ts, the public API, is below it too (test/package/api.test.ts: the CLI's
+// top-level await would break require('autoscale-lm')).
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -39,9 +40,9 @@ test('the import scan sees the CLI importing its commands (so an empty result be
   t.true(importsOf('lib/pipeline/run.ts').some((s) => s === '../composition.js'));
 });
 
-test('nothing under lib/ outside the CLI (lib/cli.ts, lib/cli/) and the public index imports from the CLI', (t) => {
+test('nothing under lib/ outside the CLI (lib/cli.ts, lib/cli/) imports from the CLI, the public index included', (t) => {
   const offenders = typeScriptUnder('lib')
-    .filter((file) => !isCli(file) && file !== 'lib/index.ts')
+    .filter((file) => !isCli(file))
     .flatMap((file) => importsOf(file).filter((s) => { const target = resolved(file, s); return target !== null && isCli(target); }).map((s) => `${file} imports ${s}`));
   t.deepEqual(offenders, [], 'move what these files need out of the CLI (document builders: lib/composition.ts; formatters: lib/format.ts)');
 });
