@@ -94,6 +94,20 @@ export type {
 export { compositionFromTokens, parseComposition, parseTokenCount, readCompositionFile } from './composition.js';
 export type { Composition, CompositionDocument, CompositionJson } from './composition.js';
 
+// ---- Statistics over seeds (lib/stats/): replicates, the noise audit, intervals, paired comparisons.
+export { calibratedLevel, DEFAULT_DRAWS, DEFAULT_LEVEL, replicatedDdo } from './stats/ddo-replicates.js';
+export type { CompositionDraws, CompositionIntervals, IntervalOptions, ReplicatedDdo, ReplicateRun, ScaleReplicates, SeedOptimum } from './stats/ddo-replicates.js';
+export { noiseAudit, SNR_THRESHOLD } from './stats/noise-audit.js';
+export type { NoiseAudit, PerturbationNoise } from './stats/noise-audit.js';
+export { fitNoiseModel } from './stats/noise-model.js';
+export type { NoiseModel, Observation } from './stats/noise-model.js';
+export { predictWithIntervals } from './stats/predict-intervals.js';
+export type { PredictionWithIntervals, ScaleWithDraws } from './stats/predict-intervals.js';
+export { budgetToReach, pairedDifference, tokenSaving, verdictOf } from './stats/paired.js';
+export type { PairedDifference, TokenSaving, Verdict } from './stats/paired.js';
+export { parseDdoReplicatesCsv, perturbationId } from './ddo/results.js';
+export type { DdoReplicateRow, DdoReplicates } from './ddo/results.js';
+
 // ---- One proxy run (lib/train.ts): composition -> training stream -> native trainer -> losses.
 export { domainLosses, evalSteps, learningRate, trainProxyRun } from './train.js';
 export type {

@@ -27,6 +27,9 @@ const PUBLIC_VALUES = [
   'DEFAULT_DDO_MULTIPLIERS', 'planDdoRuns', 'evalResponseCurve', 'fitResponseCurve', 'responseCurveSlope',
   'solveComposition', 'BASE_ROW', 'parseDdoResultsCsv', 'optimizeComposition', 'compositionAtTotal',
   'fitScaleTrajectory', 'geometricNextScale', 'predictComposition', 'supplyCaps',
+  // statistics over seeds
+  'calibratedLevel', 'DEFAULT_DRAWS', 'DEFAULT_LEVEL', 'replicatedDdo', 'noiseAudit', 'SNR_THRESHOLD', 'fitNoiseModel',
+  'predictWithIntervals', 'budgetToReach', 'pairedDifference', 'tokenSaving', 'verdictOf', 'parseDdoReplicatesCsv', 'perturbationId',
   // composition files
   'compositionFromTokens', 'parseComposition', 'parseTokenCount', 'readCompositionFile',
   // one proxy run
