@@ -11,7 +11,11 @@ export interface BenchPreset {
   batchSize: number;
 }
 
-/** The benchmark presets: cpu-a/b/c are proxy models sized for a laptop CPU, gpt2-124m is GPT-2 small. */
+/**
+ * The benchmark presets: cpu-a/b/c are proxy models sized for a laptop CPU, gpt2-124m is GPT-2 small,
+ * demo is the model and batch of `autoscale run --demo` (byte vocabulary; the pipeline runs its
+ * proxies in parallel, one thread each, so measure it with threads 1).
+ */
 export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freeze({
   'cpu-a': { name: 'cpu-a', config: { vocabSize: 256, contextLength: 256, width: 128, layers: 4, heads: 4 }, batchSize: 16 },
   'cpu-b': { name: 'cpu-b', config: { vocabSize: 256, contextLength: 256, width: 256, layers: 6, heads: 8 }, batchSize: 16 },
@@ -21,6 +25,7 @@ export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freez
     config: { vocabSize: 50257, contextLength: 1024, width: 768, layers: 12, heads: 12 },
     batchSize: 4,
   },
+  demo: { name: 'demo', config: { vocabSize: 256, contextLength: 64, width: 64, layers: 2, heads: 4 }, batchSize: 8 },
 });
 
 /**

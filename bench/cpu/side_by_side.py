@@ -56,6 +56,9 @@ def main():
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    # Denormal floats slow PyTorch's CPU kernels down about 2x; ours run with FTZ/DAZ set in every
+    # compute thread (native/cpu/backend.cpp), so flush them here too for a like-for-like comparison.
+    torch.set_flush_denormal(True)
     results = []
     for preset in args.presets.split(","):
         trainer = Trainer(preset)
