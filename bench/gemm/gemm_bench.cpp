@@ -54,9 +54,13 @@ struct Shape {
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 7;
+  // optional third argument: only the shapes whose name starts with it ("demo", "cpu-b")
+  const std::string only = argc > 3 ? argv[3] : "";
   openblas_set_num_threads(threads);
   // (N = batch * context rows, C in, OC out) of each linear layer of the presets (lib/bench.ts)
   const Shape shapes[] = {
+      {"demo qkv", 512, 64, 192},         {"demo attproj", 512, 64, 64},     {"demo fc", 512, 64, 256},
+      {"demo fcproj", 512, 256, 64},      {"demo lm head", 512, 64, 256},
       {"cpu-a qkv", 4096, 128, 384},      {"cpu-a attproj", 4096, 128, 128}, {"cpu-a fc", 4096, 128, 512},
       {"cpu-a fcproj", 4096, 512, 128},   {"cpu-a lm head", 4096, 128, 256},
       {"cpu-b qkv", 4096, 256, 768},      {"cpu-b attproj", 4096, 256, 256}, {"cpu-b fc", 4096, 256, 1024},
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
   double sum_ratio_log = 0;
   int count = 0;
   for (const Shape& s : shapes) {
+    if (std::string(s.name).rfind(only, 0) != 0) continue;
     const size_t nin = (size_t)s.N * s.C, nw = (size_t)s.OC * s.C, nout = (size_t)s.N * s.OC;
     std::vector<float> inp(nin), w(nw), dout(nout), out(nout), dinp(nin), dw(nw);
     for (auto* v : {&inp, &w, &dout})
