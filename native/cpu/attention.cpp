@@ -34,6 +34,44 @@ struct HeadDims {
   HeadDims(int T_, int hs_) : T(T_), hs(hs_), hp(round_up(hs_, W)), Tp(round_up(T_, W)) {}
 };
 
+// Causal products within a block of queries [t0, t0 + rows): query row r sees keys s <= t0 + r, so
+// each group of MR query rows (the small GEMM's register tile) computes only the keys its last
+// row can see. The terms skipped are exact zeros of the masked probabilities, so the results are
+// the same bits as the full products.
+
+// C (rows, keys) = A (rows, K) @ B (K, keys), A's rows contiguous (a + r * lda): scores Q K^T and
+// dP = dO V^T. Columns past a group's last visible key are left unwritten (the caller masks them).
+void causal_scores(float* c, long ldc, const float* a, long lda, const float* b, long ldb, int t0, int rows,
+                   int K) {
+  for (int i = 0; i < rows; i += simd::MR) {
+    const int rg = rows - i < simd::MR ? rows - i : simd::MR;
+    small_gemm(c + (long)i * ldc, ldc, a + (long)i * lda, lda, 1, b, ldb, rg, round_up(t0 + i + rg, W), K, false);
+  }
+}
+
+// C (rows, N) = P (rows, keys) @ B (keys, N), P row-major (masked entries zero): outputs P V and
+// dQ = dS K. A group sums over the keys its last row can see, in order.
+void causal_probs_times(float* c, long ldc, const float* p, long ldp, const float* b, long ldb, int t0, int rows,
+                        int N) {
+  for (int i = 0; i < rows; i += simd::MR) {
+    const int rg = rows - i < simd::MR ? rows - i : simd::MR;
+    small_gemm(c + (long)i * ldc, ldc, p + (long)i * ldp, ldp, 1, b, ldb, rg, N, t0 + i + rg, false);
+  }
+}
+
+// C (nk, N) += P^T (nk, rows) @ B (rows, N), P (rows, keys) row-major: dK += dS^T Q and
+// dV += P^T dO. Key s gets terms from the queries that see it (t >= s): a group of keys starting
+// at s0 sums over query rows from max(0, s0 - t0), in order.
+void causal_probs_t_times(float* c, long ldc, const float* p, long ldp, const float* b, long ldb, int t0, int rows,
+                          int nk, int N) {
+  for (int s0 = 0; s0 < nk; s0 += simd::MR) {
+    const int rg = nk - s0 < simd::MR ? nk - s0 : simd::MR;
+    const int r0 = s0 > t0 ? s0 - t0 : 0;
+    small_gemm(c + (long)s0 * ldc, ldc, p + s0 + (long)r0 * ldp, 1, ldp, b + (long)r0 * ldb, ldb, rg, N, rows - r0,
+               true);
+  }
+}
+
 // dst (T, hp) = rows src + t*stride, hs channels each, zero padded to hp
 void pack_rows(float* dst, const float* src, size_t stride, int rows, int hs, int hp) {
   for (int t = 0; t < rows; t++) {
@@ -77,8 +115,8 @@ void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int 
     pack_rows(vv, base + 2 * C, C3, T, hs, hp);
     for (int t0 = 0; t0 < T; t0 += QB) {
       const int rows = T - t0 < QB ? T - t0 : QB;
-      const int nk = t0 + rows, nkp = round_up(nk, W);  // keys [0, nk) are visible to the block
-      small_gemm(S, Tp, base + (size_t)t0 * C3, (long)C3, 1, kt, Tp, rows, nkp, hs, false);
+      const int nk = t0 + rows;  // keys [0, nk) are visible to the block
+      causal_scores(S, Tp, base + (size_t)t0 * C3, (long)C3, kt, Tp, t0, rows, hs);
       float inv[QB];  // 1 / row sum: P V is normalised when it is written out
       for (int r = 0; r < rows; r++) {
         const int t = t0 + r;
@@ -97,7 +135,7 @@ void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int 
         lse[(size_t)bh * T + t] = mx + std::log(sum);
         inv[r] = 1.0f / sum;
       }
-      small_gemm(O, hp, S, Tp, 1, vv, hp, rows, hp, nk, false);
+      causal_probs_times(O, hp, S, Tp, vv, hp, t0, rows, hp);
       for (int r = 0; r < rows; r++) {
         float* o = out + ((size_t)b * T + t0 + r) * C + h * hs;
         const float* src = O + (size_t)r * hp;
@@ -145,8 +183,8 @@ void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, co
       const size_t row0 = (size_t)b * T + t0;
       pack_rows(qb, base + (size_t)t0 * C3, C3, rows, hs, hp);
       pack_rows(dob, dout + row0 * C + h * hs, C, rows, hs, hp);
-      small_gemm(P, Tp, qb, hp, 1, kt, Tp, rows, nkp, hs, false);   // scores
-      small_gemm(dS, Tp, dob, hp, 1, vt, Tp, rows, nkp, hs, false);  // dP
+      causal_scores(P, Tp, qb, hp, kt, Tp, t0, rows, hs);    // scores
+      causal_scores(dS, Tp, dob, hp, vt, Tp, t0, rows, hs);  // dP
       for (int r = 0; r < rows; r++) {
         const int t = t0 + r;
         const float* o = out + (row0 + r) * C + h * hs;
@@ -164,9 +202,9 @@ void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, co
         }
         for (int s = t + 1; s < nkp; s++) p[s] = ds[s] = 0.0f;
       }
-      small_gemm(dqb, hp, dS, Tp, 1, kk, hp, rows, hp, nk, false);      // dQ = dS K
-      small_gemm(dk, hp, dS, 1, Tp, qb, hp, nk, hp, rows, true);        // dK += dS^T Q
-      small_gemm(dv, hp, P, 1, Tp, dob, hp, nk, hp, rows, true);        // dV += P^T dO
+      causal_probs_times(dqb, hp, dS, Tp, kk, hp, t0, rows, hp);         // dQ = dS K
+      causal_probs_t_times(dk, hp, dS, Tp, qb, hp, t0, rows, nk, hp);    // dK += dS^T Q
+      causal_probs_t_times(dv, hp, P, Tp, dob, hp, t0, rows, nk, hp);    // dV += P^T dO
       for (int r = 0; r < rows; r++) {
         float* dq = dqkv + (row0 + r) * C3 + h * hs;
         const float* src = dqb + (size_t)r * hp;
