@@ -22,11 +22,20 @@ namespace autoscale {
 
 namespace {
 
+using simd::ivec;
+using simd::vec;
 using simd::W;
 using simd::round_up;
 using simd::small_gemm;
 
 constexpr int QB = 64;  // query rows per block: scores (QB, T) stay in L2
+
+// 0, 1, ..., W-1: lane l of the v-th vector of a score row holds key v*W + l
+vec lane_index() {
+  vec x;
+  for (int l = 0; l < W; l++) x[l] = (float)l;
+  return x;
+}
 
 // Per-head tile sizes: hp = head size padded to whole vectors, Tp = keys padded likewise.
 struct HeadDims {
@@ -103,6 +112,7 @@ void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int 
   // per thread: K^T (hs, Tp), V (T, hp), scores (QB, Tp), outputs (QB, hp)
   const size_t per_thread = (size_t)hs * Tp + (size_t)T * hp + (size_t)QB * Tp + (size_t)QB * hp;
   std::unique_ptr<float[]> scratch = alloc_scratch_floats(per_thread * threads, "attention_forward");
+  const vec lane = lane_index();
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (int bh = 0; bh < B * NH; bh++) {
     const int b = bh / NH, h = bh % NH;
@@ -121,17 +131,29 @@ void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int 
       for (int r = 0; r < rows; r++) {
         const int t = t0 + r;
         float* p = S + (size_t)r * Tp;
-        float mx = -INFINITY;  // a NaN score is skipped here but still poisons its row's sum
-#pragma omp simd reduction(max : mx)
-        for (int s = 0; s <= t; s++) mx = p[s] > mx ? p[s] : mx;
-        mx *= scale;
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int s = 0; s <= t; s++) {
-          p[s] = simd::exp_approx(p[s] * scale - mx);
-          sum += p[s];
+        // Whole vectors up to the one holding key t; lanes past t are masked to zero (the
+        // scores there are not computed) and the row is zeroed on to nk (causal mask).
+        const int nv = t / W + 1;
+        const vec limit = (vec{} + (float)t) - lane;  // lane l of vector v is key v*W + l
+        vec vmx = vec{} - INFINITY;  // a NaN score is skipped here but still poisons its row's sum
+        for (int v = 0; v < nv; v++) {
+          const vec x = simd::load(p + v * W);
+          const ivec keep = (vec{} + (float)(v * W)) <= limit;
+          vmx = ((x > vmx) & keep) != 0 ? x : vmx;
         }
-        for (int s = t + 1; s < nk; s++) p[s] = 0.0f;  // causal mask
+        float mx = -INFINITY;
+        for (int l = 0; l < W; l++) mx = vmx[l] > mx ? vmx[l] : mx;
+        mx *= scale;
+        vec vsum = {};
+        for (int v = 0; v < nv; v++) {
+          const vec e = simd::exp_approx(simd::load(p + v * W) * scale - mx);
+          const vec pe = (vec{} + (float)(v * W)) <= limit ? e : vec{};
+          simd::store(p + v * W, pe);
+          vsum += pe;
+        }
+        float sum = 0;
+        for (int l = 0; l < W; l++) sum += vsum[l];
+        for (int s = nv * W; s < nk; s++) p[s] = 0.0f;
         lse[(size_t)bh * T + t] = mx + std::log(sum);
         inv[r] = 1.0f / sum;
       }
@@ -158,6 +180,7 @@ void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, co
   // P and dS (QB, Tp)
   const size_t per_thread = 3 * (size_t)T * hp + 2 * (size_t)hs * Tp + 3 * (size_t)QB * hp + 2 * (size_t)QB * Tp;
   std::unique_ptr<float[]> scratch = alloc_scratch_floats(per_thread * threads, "attention_backward");
+  const vec lane = lane_index();
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (int bh = 0; bh < B * NH; bh++) {
     const int b = bh / NH, h = bh % NH;
@@ -195,12 +218,17 @@ void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, co
         const float l = lse_bh[t];
         float* p = P + (size_t)r * Tp;
         float* ds = dS + (size_t)r * Tp;
-#pragma omp simd
-        for (int s = 0; s <= t; s++) {
-          p[s] = simd::exp_approx(p[s] * scale - l);
-          ds[s] = p[s] * (ds[s] - Dt) * scale;
+        // whole vectors up to the one holding key t, lanes past t masked to zero, then zeros to nkp
+        const int nv = t / W + 1;
+        const vec limit = (vec{} + (float)t) - lane;
+        for (int v = 0; v < nv; v++) {
+          const ivec keep = (vec{} + (float)(v * W)) <= limit;
+          const vec pe = simd::exp_approx(simd::load(p + v * W) * scale - l);
+          const vec dse = pe * (simd::load(ds + v * W) - Dt) * scale;
+          simd::store(p + v * W, keep ? pe : vec{});
+          simd::store(ds + v * W, keep ? dse : vec{});
         }
-        for (int s = t + 1; s < nkp; s++) p[s] = ds[s] = 0.0f;
+        for (int s = nv * W; s < nkp; s++) p[s] = ds[s] = 0.0f;
       }
       causal_probs_times(dqb, hp, dS, Tp, kk, hp, t0, rows, hp);         // dQ = dS K
       causal_probs_t_times(dk, hp, dS, Tp, qb, hp, t0, rows, nk, hp);    // dK += dS^T Q
