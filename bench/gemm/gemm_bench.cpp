@@ -82,20 +82,21 @@ int main(int argc, char** argv) {
       for (float& x : *v) x = nd(rng);
     const double flops = 2.0 * s.N * s.C * s.OC;
     std::vector<double> of, bf, ow, bw, ob, bb;
-    auto ours_fwd = [&] { matmul_forward_cpu(out.data(), inp.data(), w.data(), nullptr, s.N, s.C, s.OC, threads); };
+    ScratchArena arena;  // as the CPU backend passes its own: packing buffers are reused between calls
+    auto ours_fwd = [&] { matmul_forward_cpu(out.data(), inp.data(), w.data(), nullptr, s.N, s.C, s.OC, threads, &arena); };
     auto blas_fwd = [&] {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.N, s.OC, s.C, 1.0f, inp.data(), s.C, w.data(), s.C, 0.0f,
                   out.data(), s.OC);
     };
     auto ours_dw = [&] {
-      matmul_backward_cpu(nullptr, dw.data(), nullptr, dout.data(), inp.data(), w.data(), s.N, s.C, s.OC, threads);
+      matmul_backward_cpu(nullptr, dw.data(), nullptr, dout.data(), inp.data(), w.data(), s.N, s.C, s.OC, threads, &arena);
     };
     auto blas_dw = [&] {
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.OC, s.C, s.N, 1.0f, dout.data(), s.OC, inp.data(), s.C,
                   1.0f, dw.data(), s.C);
     };
     auto ours_both = [&] {
-      matmul_backward_cpu(dinp.data(), dw.data(), nullptr, dout.data(), inp.data(), w.data(), s.N, s.C, s.OC, threads);
+      matmul_backward_cpu(dinp.data(), dw.data(), nullptr, dout.data(), inp.data(), w.data(), s.N, s.C, s.OC, threads, &arena);
     };
     auto blas_both = [&] {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.N, s.C, s.OC, 1.0f, dout.data(), s.OC, w.data(), s.C,

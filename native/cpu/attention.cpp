@@ -13,7 +13,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <memory>
 
 #include "ops.h"
 #include "simd.h"
@@ -104,19 +103,20 @@ void pack_transposed(float* dst, const float* src, size_t stride, int T, int hs,
 }  // namespace
 
 void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int T, int C, int NH,
-                           int threads) {
+                           int threads, ScratchArena* arena) {
   const HeadDims d(T, C / NH);
   const int hs = d.hs, hp = d.hp, Tp = d.Tp;
   const float scale = 1.0f / std::sqrt((float)hs);
   const size_t C3 = (size_t)C * 3;
   // per thread: K^T (hs, Tp), V (T, hp), scores (QB, Tp), outputs (QB, hp)
   const size_t per_thread = (size_t)hs * Tp + (size_t)T * hp + (size_t)QB * Tp + (size_t)QB * hp;
-  std::unique_ptr<float[]> scratch = alloc_scratch_floats(per_thread * threads, "attention_forward");
+  ScratchArena local;
+  float* const scratch = (arena ? *arena : local).floats(per_thread * threads, "attention_forward");
   const vec lane = lane_index();
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (int bh = 0; bh < B * NH; bh++) {
     const int b = bh / NH, h = bh % NH;
-    float* kt = scratch.get() + per_thread * omp_get_thread_num();
+    float* kt = scratch + per_thread * omp_get_thread_num();
     float* vv = kt + (size_t)hs * Tp;
     float* S = vv + (size_t)T * hp;
     float* O = S + (size_t)QB * Tp;
@@ -171,7 +171,7 @@ void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int 
 // dS_ts = P_ts (dP_ts - D_t) * scale:
 //   dq_t += sum_{s<=t} dS_ts k_s;   dk_s += sum_{t>=s} dS_ts q_t;   dv_s += sum_{t>=s} P_ts dout_t.
 void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, const float* out,
-                            const float* lse, int B, int T, int C, int NH, int threads) {
+                            const float* lse, int B, int T, int C, int NH, int threads, ScratchArena* arena) {
   const HeadDims d(T, C / NH);
   const int hs = d.hs, hp = d.hp, Tp = d.Tp;
   const float scale = 1.0f / std::sqrt((float)hs);
@@ -179,12 +179,13 @@ void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, co
   // per thread: K (T, hp), K^T and V^T (hs, Tp), dK and dV (T, hp), Q, dO and dQ blocks (QB, hp),
   // P and dS (QB, Tp)
   const size_t per_thread = 3 * (size_t)T * hp + 2 * (size_t)hs * Tp + 3 * (size_t)QB * hp + 2 * (size_t)QB * Tp;
-  std::unique_ptr<float[]> scratch = alloc_scratch_floats(per_thread * threads, "attention_backward");
+  ScratchArena local;
+  float* const scratch = (arena ? *arena : local).floats(per_thread * threads, "attention_backward");
   const vec lane = lane_index();
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (int bh = 0; bh < B * NH; bh++) {
     const int b = bh / NH, h = bh % NH;
-    float* kk = scratch.get() + per_thread * omp_get_thread_num();
+    float* kk = scratch + per_thread * omp_get_thread_num();
     float* dk = kk + (size_t)T * hp;
     float* dv = dk + (size_t)T * hp;
     float* kt = dv + (size_t)T * hp;

@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <memory>
 
 #include "ops.h"
 #include "simd.h"
@@ -156,7 +155,7 @@ void pack_a_group(float* q, Strided A, int k0, int kc, int is, int M) {
 // (bias (N) nullable). Each element of C is summed over k in the same order (panel by panel, an
 // FMA chain within a panel) whatever the thread count and task split.
 void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accumulate, int M, int N,
-          int K, int threads) {
+          int K, int threads, ScratchArena* arena) {
   assert((A.rs == 1 || A.cs == 1) && "gemm reads A in place: its rows or its columns must be contiguous");
   // columns per chunk (packed B holds all K rows of them): a multiple of NB so that tasks never
   // straddle chunks
@@ -168,12 +167,13 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   while (mc > MR && (long)((M + mc - 1) / mc) * col_blocks_per_chunk < 4L * threads) mc -= MR;
   const int row_blocks = (M + mc - 1) / mc;
   const size_t b_floats = (size_t)K * simd::round_up(chunk, NR), a_floats = (size_t)KC * MR;
-  std::unique_ptr<float[]> scratch = alloc_scratch_floats(b_floats + a_floats * threads, "matmul");
-  float* bpack = scratch.get();
+  ScratchArena local;
+  float* const scratch = (arena ? *arena : local).floats(b_floats + a_floats * threads, "matmul");
+  float* bpack = scratch;
 
 #pragma omp parallel num_threads(threads)
   {
-    float* apack = scratch.get() + b_floats + a_floats * omp_get_thread_num();
+    float* apack = scratch + b_floats + a_floats * omp_get_thread_num();
     for (int j0 = 0; j0 < N; j0 += chunk) {
       const int nc = std::min(chunk, N - j0);
       const int ncp = simd::round_up(nc, NR), strips = ncp / NR;
@@ -229,17 +229,17 @@ constexpr int kBiasBlock = 64;  // output channels per task in the bias gradient
 }  // namespace
 
 void matmul_forward_cpu(float* out, const float* inp, const float* weight, const float* bias, int N,
-                        int C, int OC, int threads) {
+                        int C, int OC, int threads, ScratchArena* scratch) {
   // A = inp (N,C); B = weight^T (C,OC): B(c, o) = weight[o*C + c]
-  gemm(out, OC, Strided{inp, C, 1}, Strided{weight, 1, C}, bias, false, N, OC, C, threads);
+  gemm(out, OC, Strided{inp, C, 1}, Strided{weight, 1, C}, bias, false, N, OC, C, threads, scratch);
 }
 
 void matmul_backward_cpu(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                         const float* weight, int N, int C, int OC, int threads) {
+                         const float* weight, int N, int C, int OC, int threads, ScratchArena* scratch) {
   // dinp (N,C) += dout (N,OC) @ weight (OC,C)
-  if (dinp) gemm(dinp, C, Strided{dout, OC, 1}, Strided{weight, C, 1}, nullptr, true, N, C, OC, threads);
+  if (dinp) gemm(dinp, C, Strided{dout, OC, 1}, Strided{weight, C, 1}, nullptr, true, N, C, OC, threads, scratch);
   // dweight (OC,C) += dout^T (OC,N) @ inp (N,C); A(o, n) = dout[n*OC + o]
-  gemm(dweight, C, Strided{dout, 1, OC}, Strided{inp, C, 1}, nullptr, true, OC, C, N, threads);
+  gemm(dweight, C, Strided{dout, 1, OC}, Strided{inp, C, 1}, nullptr, true, OC, C, N, threads, scratch);
   if (dbias) {
     const int blocks = (OC + kBiasBlock - 1) / kBiasBlock;
 #pragma omp parallel for num_threads(threads) schedule(static)
