@@ -30,6 +30,12 @@ struct BackendOptions {
   std::string matmul_precision = "fp32";  // CUDA: "fp32" | "tf32" | "bf16" (CPU: fp32 only)
 };
 
+// A run of parameters [offset, offset + size) of a flat block that shares one weight-decay setting.
+struct DecaySpan {
+  size_t offset = 0, size = 0;
+  bool decay = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -111,7 +117,24 @@ class Backend {
   virtual void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
                             float lr, float beta1, float beta2, float eps, float weight_decay,
                             int step, float grad_scale) = 0;
+  // The same update on a whole block laid out in spans (DecaySpan): weight_decay applies to the
+  // spans marked decay, 0 to the others. The default runs adamw_update once per span; the CPU
+  // backend makes one pass over the block.
+  virtual void adamw_update_spans(float* params, const float* grads, float* m, float* v,
+                                  const std::vector<DecaySpan>& spans, float lr, float beta1, float beta2,
+                                  float eps, float weight_decay, int step, float grad_scale);
 };
+
+// AdamW for a whole parameter block in one call: each span is a run of parameters that get
+// weight decay (decay) or not; the spans are in order and cover [0, n) without gaps.
+inline void Backend::adamw_update_spans(float* params, const float* grads, float* m, float* v,
+                                        const std::vector<DecaySpan>& spans, float lr, float beta1,
+                                        float beta2, float eps, float weight_decay, int step,
+                                        float grad_scale) {
+  for (const DecaySpan& s : spans)
+    adamw_update(params + s.offset, grads + s.offset, m + s.offset, v + s.offset, s.size, lr, beta1, beta2, eps,
+                 s.decay ? weight_decay : 0.0f, step, grad_scale);
+}
 
 // Factories. They throw NativeError(BackendUnavailable) with a message that says why
 // (not compiled in, no device, bad device index).

@@ -19,10 +19,36 @@ namespace autoscale {
 
 namespace {
 
-// Parameter tensors in layout order (model.h).
+// How a parameter tensor is initialised (GPT-2): N(0, 0.02), N(0, 0.02 / sqrt(2L)) for the
+// projections into the residual stream, ones (LayerNorm weights), zeros (biases).
+enum class Init { Normal, NormalResidual, Ones, Zeros };
+
+// The parameter tensors, in layout order: the one table of the layout (as llm.c's
+// ParameterTensors). X(id, name, weight decay, initialisation, shape...), the shape in terms of
+// V (vocab), T (context), C (width) and L (layers). Every list of tensors below expands it.
+#define AUTOSCALE_PARAMETERS(X)                        \
+  X(WTE, "wte", true, Init::Normal, V, C)              \
+  X(WPE, "wpe", true, Init::Normal, T, C)              \
+  X(LN1W, "ln1w", false, Init::Ones, L, C)             \
+  X(LN1B, "ln1b", false, Init::Zeros, L, C)            \
+  X(QKVW, "qkvw", true, Init::Normal, L, 3 * C, C)     \
+  X(QKVB, "qkvb", false, Init::Zeros, L, 3 * C)        \
+  X(ATTPROJW, "attprojw", true, Init::NormalResidual, L, C, C) \
+  X(ATTPROJB, "attprojb", false, Init::Zeros, L, C)    \
+  X(LN2W, "ln2w", false, Init::Ones, L, C)             \
+  X(LN2B, "ln2b", false, Init::Zeros, L, C)            \
+  X(FCW, "fcw", true, Init::Normal, L, 4 * C, C)       \
+  X(FCB, "fcb", false, Init::Zeros, L, 4 * C)          \
+  X(FCPROJW, "fcprojw", true, Init::NormalResidual, L, C, 4 * C) \
+  X(FCPROJB, "fcprojb", false, Init::Zeros, L, C)      \
+  X(LNFW, "lnfw", false, Init::Ones, C)                \
+  X(LNFB, "lnfb", false, Init::Zeros, C)
+
 enum Param {
-  WTE, WPE, LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB,
-  LNFW, LNFB, NUM_PARAMS
+#define AUTOSCALE_PARAM_ID(id, name, decay, init, ...) id,
+  AUTOSCALE_PARAMETERS(AUTOSCALE_PARAM_ID)
+#undef AUTOSCALE_PARAM_ID
+  NUM_PARAMS
 };
 
 // xoshiro256** seeded by splitmix64, normals by Box-Muller: the same numbers on every platform
@@ -398,17 +424,13 @@ Model::Model(const ModelConfig& config, const ModelOptions& options) : config_(c
     const char* name;
     std::vector<int> shape;
     bool decay;
+    Init init;
   };
-  const int Vi = config_.vocab_size, Ti = config_.context_length, Ci = config_.width, Li = config_.layers;
+  const int V = config_.vocab_size, T = config_.context_length, C = config_.width, L = config_.layers;
   const Spec specs[NUM_PARAMS] = {
-      {"wte", {Vi, Ci}, true},          {"wpe", {Ti, Ci}, true},
-      {"ln1w", {Li, Ci}, false},        {"ln1b", {Li, Ci}, false},
-      {"qkvw", {Li, 3 * Ci, Ci}, true}, {"qkvb", {Li, 3 * Ci}, false},
-      {"attprojw", {Li, Ci, Ci}, true}, {"attprojb", {Li, Ci}, false},
-      {"ln2w", {Li, Ci}, false},        {"ln2b", {Li, Ci}, false},
-      {"fcw", {Li, 4 * Ci, Ci}, true},  {"fcb", {Li, 4 * Ci}, false},
-      {"fcprojw", {Li, Ci, 4 * Ci}, true}, {"fcprojb", {Li, Ci}, false},
-      {"lnfw", {Ci}, false},            {"lnfb", {Ci}, false},
+#define AUTOSCALE_PARAM_SPEC(id, name, decay, init, ...) {name, {__VA_ARGS__}, decay, init},
+      AUTOSCALE_PARAMETERS(AUTOSCALE_PARAM_SPEC)
+#undef AUTOSCALE_PARAM_SPEC
   };
   size_t offset = 0;
   for (const Spec& s : specs) {
@@ -420,6 +442,11 @@ Model::Model(const ModelConfig& config, const ModelOptions& options) : config_(c
     for (int d : s.shape) t.size *= (size_t)d;
     t.weight_decay = s.decay;
     offset += t.size;
+    // adjacent tensors with the same decay setting share one span of the optimizer's pass
+    if (!decay_spans_.empty() && decay_spans_.back().decay == s.decay)
+      decay_spans_.back().size += t.size;
+    else
+      decay_spans_.push_back({t.offset, t.size, s.decay});
     layout_.push_back(t);
   }
   num_parameters_ = offset;
@@ -429,16 +456,18 @@ Model::Model(const ModelConfig& config, const ModelOptions& options) : config_(c
   std::vector<float> host(num_parameters_);
   Rng rng(options_.seed);
   const double std_w = 0.02, std_residual = 0.02 / std::sqrt(2.0 * config_.layers);
-  for (const ParameterTensor& t : layout_) {
+  for (int i = 0; i < NUM_PARAMS; i++) {
+    const ParameterTensor& t = layout_[i];
     float* x = host.data() + t.offset;
-    const bool is_ln_weight = t.name == "ln1w" || t.name == "ln2w" || t.name == "lnfw";
-    if (is_ln_weight) {
-      std::fill(x, x + t.size, 1.0f);
-    } else if (!t.weight_decay) {  // biases
-      std::fill(x, x + t.size, 0.0f);
-    } else {
-      const double sd = (t.name == "attprojw" || t.name == "fcprojw") ? std_residual : std_w;
-      for (size_t i = 0; i < t.size; i++) x[i] = (float)(rng.normal() * sd);
+    switch (specs[i].init) {
+      case Init::Ones: std::fill(x, x + t.size, 1.0f); break;
+      case Init::Zeros: std::fill(x, x + t.size, 0.0f); break;
+      case Init::Normal:
+      case Init::NormalResidual: {
+        const double sd = specs[i].init == Init::NormalResidual ? std_residual : std_w;
+        for (size_t j = 0; j < t.size; j++) x[j] = (float)(rng.normal() * sd);
+        break;
+      }
     }
   }
   backend_->upload_floats(impl_->params, host.data(), num_parameters_);
@@ -497,10 +526,8 @@ StepResult Model::train_step(const TokenView& tokens, float lr) {
   const float scale =
       opt.grad_clip > 0 && r.grad_norm > opt.grad_clip ? (float)(opt.grad_clip / r.grad_norm) : 1.0f;
   const int step = step_ + 1;
-  for (const ParameterTensor& t : layout_)
-    backend_->adamw_update(im.params + t.offset, im.grads + t.offset, im.m + t.offset, im.v + t.offset,
-                           t.size, lr, opt.beta1, opt.beta2, opt.eps, t.weight_decay ? opt.weight_decay : 0.0f,
-                           step, scale);
+  backend_->adamw_update_spans(im.params, im.grads, im.m, im.v, decay_spans_, lr, opt.beta1, opt.beta2, opt.eps,
+                               opt.weight_decay, step, scale);
   step_ = step;
   r.step = step_;
   return r;

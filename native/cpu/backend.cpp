@@ -232,6 +232,16 @@ class CpuBackend : public Backend {
                      threads_);
   }
 
+  void adamw_update_spans(float* params, const float* grads, float* m, float* v,
+                          const std::vector<DecaySpan>& spans, float lr, float beta1, float beta2, float eps,
+                          float weight_decay, int step, float grad_scale) override {
+    const DenormalsFlushed flushed;
+    flush_team();
+    AUTOSCALE_CHECK(step >= 1, "adamw_update_spans: step starts at 1");
+    adamw_update_spans_cpu(params, grads, m, v, spans.data(), spans.size(), lr, beta1, beta2, eps, weight_decay,
+                           step, grad_scale, threads_);
+  }
+
  private:
   // Sets FTZ/DAZ on the OpenMP team of the calling thread once (see DenormalsFlushed); the
   // calling thread itself is covered by the op's DenormalsFlushed.

@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../backend.h"
+
 namespace autoscale {
 
 // Host scratch memory kept between op calls: the CPU backend owns one (so one per model) and
@@ -66,5 +68,9 @@ void softmax_cross_entropy_cpu(float* losses, float* dlogits, const float* logit
 void adamw_update_cpu(float* params, const float* grads, float* m, float* v, size_t n, float lr,
                       float beta1, float beta2, float eps, float weight_decay, int step,
                       float grad_scale, int threads);
+// The whole parameter block in one pass; spans (backend.h DecaySpan) in order, covering [0, n).
+void adamw_update_spans_cpu(float* params, const float* grads, float* m, float* v, const DecaySpan* spans,
+                            size_t nspans, float lr, float beta1, float beta2, float eps, float weight_decay,
+                            int step, float grad_scale, int threads);
 
 }  // namespace autoscale
