@@ -79,6 +79,15 @@ class Backend {
   virtual void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                const float* inp, const float* weight, int N, int C, int OC) = 0;
 
+  // As matmul_backward, but dinp (not nullable) is OVERWRITTEN with dout @ weight instead of
+  // accumulated into, so the caller need not zero it first; dweight and dbias still accumulate.
+  // The default zeroes dinp and calls matmul_backward.
+  virtual void matmul_backward_overwrite(float* dinp, float* dweight, float* dbias, const float* dout,
+                                         const float* inp, const float* weight, int N, int C, int OC) {
+    zero(dinp, (size_t)N * C);
+    matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+  }
+
   // Causal multi-head self-attention, flash style: no (T,T) matrix is kept between forward and
   // backward, only the log-sum-exp of each score row.
   // qkv (B,T,3C): [q | k | v] along the last axis, head h uses channels [h*hs, (h+1)*hs), hs = C/NH.
@@ -93,6 +102,13 @@ class Backend {
   virtual void gelu_forward(float* out, const float* inp, size_t N) = 0;
   // dinp (N) += gelu'(inp) * dout
   virtual void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N) = 0;
+
+  // dinp (N) = gelu'(inp) * dout: gelu_backward OVERWRITING dinp (no zeroing pass before it).
+  // The default zeroes dinp and calls gelu_backward.
+  virtual void gelu_backward_overwrite(float* dinp, const float* inp, const float* dout, size_t N) {
+    zero(dinp, N);
+    gelu_backward(dinp, inp, dout, N);
+  }
 
   // out (N) = a + b (out may alias a or b)
   virtual void residual_forward(float* out, const float* a, const float* b, size_t N) = 0;

@@ -259,8 +259,7 @@ struct Model::Impl {
     const size_t BTC = (size_t)BT * C;
     const float* dlogits = a.logits;
     // LM head: dwte gets the head's weight gradient here and the embedding's below.
-    be.zero(d.dln, BTC);
-    be.matmul_backward(d.dln, g[WTE], nullptr, dlogits, a.lnf, p[WTE], BT, C, V);
+    be.matmul_backward_overwrite(d.dln, g[WTE], nullptr, dlogits, a.lnf, p[WTE], BT, C, V);
     be.zero(d.dres, BTC);
     be.layernorm_backward(d.dres, g[LNFW], g[LNFB], d.dln, a.residual3 + (size_t)(L - 1) * layer_btc(),
                           p[LNFW], a.lnf_mean, a.lnf_rstd, BT, C);
@@ -272,25 +271,20 @@ struct Model::Impl {
       const float *ln1 = a.ln1 + lc, *qkv = a.qkv + 3 * lc, *atty = a.atty + lc, *res2 = a.residual2 + lc;
       const float *ln2 = a.ln2 + lc, *fch = a.fch + 4 * lc, *fch_gelu = a.fch_gelu + 4 * lc;
       // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
-      be.zero(d.dfch_gelu, 4 * BTC);
-      be.matmul_backward(d.dfch_gelu, g[FCPROJW] + (size_t)l * 4 * C * C, g[FCPROJB] + l * C, d.dres,
-                         fch_gelu, p[FCPROJW] + (size_t)l * 4 * C * C, BT, 4 * C, C);
-      be.zero(d.dfch, 4 * BTC);
-      be.gelu_backward(d.dfch, fch, d.dfch_gelu, 4 * BTC);
-      be.zero(d.dln, BTC);
-      be.matmul_backward(d.dln, g[FCW] + (size_t)l * 4 * C * C, g[FCB] + (size_t)l * 4 * C, d.dfch, ln2,
-                         p[FCW] + (size_t)l * 4 * C * C, BT, C, 4 * C);
+      be.matmul_backward_overwrite(d.dfch_gelu, g[FCPROJW] + (size_t)l * 4 * C * C, g[FCPROJB] + l * C, d.dres,
+                                   fch_gelu, p[FCPROJW] + (size_t)l * 4 * C * C, BT, 4 * C, C);
+      be.gelu_backward_overwrite(d.dfch, fch, d.dfch_gelu, 4 * BTC);
+      be.matmul_backward_overwrite(d.dln, g[FCW] + (size_t)l * 4 * C * C, g[FCB] + (size_t)l * 4 * C, d.dfch, ln2,
+                                   p[FCW] + (size_t)l * 4 * C * C, BT, C, 4 * C);
       be.layernorm_backward(d.dres, g[LN2W] + l * C, g[LN2B] + l * C, d.dln, res2, p[LN2W] + l * C,
                             a.ln2_mean + lt, a.ln2_rstd + lt, BT, C);
       // attention branch: residual2 = res + attproj(attention(qkv(ln1(res))))
-      be.zero(d.datty, BTC);
-      be.matmul_backward(d.datty, g[ATTPROJW] + (size_t)l * C * C, g[ATTPROJB] + l * C, d.dres, atty,
-                         p[ATTPROJW] + (size_t)l * C * C, BT, C, C);
+      be.matmul_backward_overwrite(d.datty, g[ATTPROJW] + (size_t)l * C * C, g[ATTPROJB] + l * C, d.dres, atty,
+                                   p[ATTPROJW] + (size_t)l * C * C, BT, C, C);
       be.zero(d.dqkv, 3 * BTC);
       be.attention_backward(d.dqkv, d.datty, qkv, atty, a.lse + (size_t)l * Bmax * NH * T, B, T, C, NH);
-      be.zero(d.dln, BTC);
-      be.matmul_backward(d.dln, g[QKVW] + (size_t)l * 3 * C * C, g[QKVB] + (size_t)l * 3 * C, d.dqkv, ln1,
-                         p[QKVW] + (size_t)l * 3 * C * C, BT, C, 3 * C);
+      be.matmul_backward_overwrite(d.dln, g[QKVW] + (size_t)l * 3 * C * C, g[QKVB] + (size_t)l * 3 * C, d.dqkv, ln1,
+                                   p[QKVW] + (size_t)l * 3 * C * C, BT, C, 3 * C);
       be.layernorm_backward(d.dres, g[LN1W] + l * C, g[LN1B] + l * C, d.dln, res, p[LN1W] + l * C,
                             a.ln1_mean + lt, a.ln1_rstd + lt, BT, C);
     }

@@ -154,6 +154,13 @@ class CpuBackend : public Backend {
     flush_team();
     matmul_backward_cpu(dinp, dweight, dbias, dout, inp, weight, N, C, OC, threads_, &scratch_);
   }
+  void matmul_backward_overwrite(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                 const float* weight, int N, int C, int OC) override {
+    const DenormalsFlushed flushed;
+    flush_team();
+    AUTOSCALE_CHECK(dinp != nullptr, "matmul_backward_overwrite: dinp is required");
+    matmul_backward_cpu(dinp, dweight, dbias, dout, inp, weight, N, C, OC, threads_, &scratch_, true);
+  }
   void attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C,
                          int NH) override {
     const DenormalsFlushed flushed;
@@ -177,6 +184,11 @@ class CpuBackend : public Backend {
     const DenormalsFlushed flushed;
     flush_team();
     gelu_backward_cpu(dinp, inp, dout, N, threads_);
+  }
+  void gelu_backward_overwrite(float* dinp, const float* inp, const float* dout, size_t N) override {
+    const DenormalsFlushed flushed;
+    flush_team();
+    gelu_backward_cpu(dinp, inp, dout, N, threads_, true);
   }
   // residual_forward and add_inplace are one line each: they live here, not in a file of their own.
   void residual_forward(float* out, const float* a, const float* b, size_t N) override {

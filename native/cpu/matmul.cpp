@@ -235,9 +235,11 @@ void matmul_forward_cpu(float* out, const float* inp, const float* weight, const
 }
 
 void matmul_backward_cpu(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                         const float* weight, int N, int C, int OC, int threads, ScratchArena* scratch) {
-  // dinp (N,C) += dout (N,OC) @ weight (OC,C)
-  if (dinp) gemm(dinp, C, Strided{dout, OC, 1}, Strided{weight, C, 1}, nullptr, true, N, C, OC, threads, scratch);
+                         const float* weight, int N, int C, int OC, int threads, ScratchArena* scratch,
+                         bool overwrite_dinp) {
+  // dinp (N,C) += (or =) dout (N,OC) @ weight (OC,C)
+  if (dinp)
+    gemm(dinp, C, Strided{dout, OC, 1}, Strided{weight, C, 1}, nullptr, !overwrite_dinp, N, C, OC, threads, scratch);
   // dweight (OC,C) += dout^T (OC,N) @ inp (N,C); A(o, n) = dout[n*OC + o]
   gemm(dweight, C, Strided{dout, 1, OC}, Strided{inp, C, 1}, nullptr, true, OC, C, N, threads, scratch);
   if (dbias) {

@@ -50,8 +50,10 @@ void layernorm_backward_cpu(float* dinp, float* dweight, float* dbias, const flo
 
 void matmul_forward_cpu(float* out, const float* inp, const float* weight, const float* bias, int N,
                         int C, int OC, int threads, ScratchArena* scratch = nullptr);
+// overwrite_dinp: dinp = dout @ weight instead of +=
 void matmul_backward_cpu(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                         const float* weight, int N, int C, int OC, int threads, ScratchArena* scratch = nullptr);
+                         const float* weight, int N, int C, int OC, int threads, ScratchArena* scratch = nullptr,
+                         bool overwrite_dinp = false);
 
 void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int T, int C, int NH,
                            int threads, ScratchArena* scratch = nullptr);
@@ -60,7 +62,9 @@ void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, co
                             ScratchArena* scratch = nullptr);
 
 void gelu_forward_cpu(float* out, const float* inp, size_t N, int threads);
-void gelu_backward_cpu(float* dinp, const float* inp, const float* dout, size_t N, int threads);
+// overwrite: dinp = gelu'(inp) * dout instead of +=
+void gelu_backward_cpu(float* dinp, const float* inp, const float* dout, size_t N, int threads,
+                       bool overwrite = false);
 
 void softmax_cross_entropy_cpu(float* losses, float* dlogits, const float* logits,
                                const int32_t* targets, float dloss, int N, int V, int threads);

@@ -62,7 +62,7 @@ const MATMUL: Record<Precision, Tol> = {
   tf32: { atol: 5e-3, rtol: 0 },
   bf16: { atol: 3e-2, rtol: 0 },
 };
-const MATMUL_OPS = new Set(['matmul_forward', 'matmul_backward']);
+const MATMUL_OPS = new Set(['matmul_forward', 'matmul_backward', 'matmul_backward_overwrite']);
 /** fp32 tolerance class of each op (matmuls: MATMUL[precision]). */
 const OP_TOL: Record<string, Tol> = {
   encoder_forward: ELEMENTWISE,
@@ -73,6 +73,7 @@ const OP_TOL: Record<string, Tol> = {
   attention_backward: REDUCTION,
   gelu_forward: ELEMENTWISE,
   gelu_backward: ELEMENTWISE,
+  gelu_backward_overwrite: ELEMENTWISE,
   residual_forward: ELEMENTWISE,
   add_inplace: ELEMENTWISE,
   softmax_cross_entropy: REDUCTION,
@@ -121,6 +122,10 @@ const CASES: Record<string, OpCase[]> = {
     { label: 'N=64 C=96 OC=1001 no dbias (LM head, odd OC)', ints: { N: 64, C: 96, OC: 1001 }, nulls: ['dbias'] },
     { label: 'odd N=37 C=13 OC=11 no dinp', ints: { N: 37, C: 13, OC: 11 }, nulls: ['dinp'] },
   ],
+  matmul_backward_overwrite: [
+    { label: 'N=300 C=256 OC=200', ints: { N: 300, C: 256, OC: 200 } },
+    { label: 'N=64 C=96 OC=1001 no dbias (LM head, odd OC)', ints: { N: 64, C: 96, OC: 1001 }, nulls: ['dbias'] },
+  ],
   attention_forward: [
     { label: 'B=2 T=100 C=64 NH=4 (hs 16)', ints: { B: 2, T: 100, C: 64, NH: 4 } },
     { label: 'B=2 T=130 C=64 NH=2 (hs 32)', ints: { B: 2, T: 130, C: 64, NH: 2 } },
@@ -141,6 +146,10 @@ const CASES: Record<string, OpCase[]> = {
     { label: 'N=1001', ints: { N: 1001 } },
   ],
   gelu_backward: [
+    { label: 'N=4096', ints: { N: 4096 } },
+    { label: 'N=1001', ints: { N: 1001 } },
+  ],
+  gelu_backward_overwrite: [
     { label: 'N=4096', ints: { N: 4096 } },
     { label: 'N=1001', ints: { N: 1001 } },
   ],

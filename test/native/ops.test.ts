@@ -234,6 +234,45 @@ const REFERENCES: Record<string, OpReference> = {
     },
     tol: REDUCTION,
   },
+  // dinp is overwritten (its prior contents, random here, must not show); dweight, dbias accumulate
+  matmul_backward_overwrite: {
+    cases: [
+      { label: 'N=7 C=13 OC=5', dims: { N: 7, C: 13, OC: 5 } },
+      { label: 'N=7 C=13 OC=5, no dbias', dims: { N: 7, C: 13, OC: 5 }, variant: 'no-dbias' },
+      { label: 'N=1 C=1 OC=1', dims: { N: 1, C: 1, OC: 1 } },
+      { label: 'N=37 C=64 OC=96', dims: { N: 37, C: 64, OC: 96 } },
+      { label: 'N=65 C=17 OC=300 (dinp sums over two 256-deep panels)', dims: { N: 65, C: 17, OC: 300 } },
+    ],
+    sizes: ({ N, C, OC }) => ({
+      dinp: N! * C!,
+      dweight: OC! * C!,
+      dbias: OC!,
+      dout: N! * OC!,
+      inp: N! * C!,
+      weight: OC! * C!,
+    }),
+    build: (rng, { dims: { N, C, OC }, variant }) => ({
+      tensors: {
+        dinp: ref.randomNormal(rng, N! * C!),
+        dweight: ref.randomNormal(rng, OC! * C!),
+        dbias: variant === 'no-dbias' ? null : ref.randomNormal(rng, OC!),
+        dout: ref.randomNormal(rng, N! * OC!),
+        inp: ref.randomNormal(rng, N! * C!),
+        weight: ref.randomNormal(rng, OC! * C!, 1 / Math.sqrt(C!)),
+      },
+      floats: {},
+    }),
+    expect: ({ tensors: x }, { dims: { N, C, OC } }) => {
+      const dinp = new Float64Array(N! * C!);
+      const dweight = f64(x.dweight!);
+      const dbias = x.dbias ? f64(x.dbias) : null;
+      ref.matmulBackward(dinp, dweight, dbias, x.dout!, x.inp!, x.weight!, N!, C!, OC!);
+      const tensors: Record<string, ref.Vec> = { dinp, dweight };
+      if (dbias) tensors.dbias = dbias;
+      return { tensors };
+    },
+    tol: REDUCTION,
+  },
   attention_forward: {
     cases: [
       { label: 'B=2 T=5 C=8 NH=2', dims: { B: 2, T: 5, C: 8, NH: 2 } },
@@ -324,6 +363,29 @@ const REFERENCES: Record<string, OpReference> = {
     }),
     expect: ({ tensors: x }) => {
       const dinp = f64(x.dinp!);
+      ref.geluBackward(dinp, x.inp!, x.dout!);
+      return { tensors: { dinp } };
+    },
+    tol: ELEMENTWISE,
+  },
+  // dinp is overwritten: its prior contents (random here) must not show
+  gelu_backward_overwrite: {
+    cases: [
+      { label: 'N=7', dims: { N: 7 } },
+      { label: 'N=1', dims: { N: 1 } },
+      { label: 'N=1001', dims: { N: 1001 } },
+    ],
+    sizes: ({ N }) => ({ dinp: N!, inp: N!, dout: N! }),
+    build: (rng, { dims: { N } }) => ({
+      tensors: {
+        dinp: ref.randomNormal(rng, N!),
+        inp: ref.randomUniform(rng, N!, -6, 6),
+        dout: ref.randomNormal(rng, N!),
+      },
+      floats: {},
+    }),
+    expect: ({ tensors: x }, { dims: { N } }) => {
+      const dinp = new Float64Array(N!);
       ref.geluBackward(dinp, x.inp!, x.dout!);
       return { tensors: { dinp } };
     },
