@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   };
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  printf("threads %d, median of %d interleaved rounds; GFLOP/s = 2*N*C*OC / time\n\n", threads, rounds);
+  printf("threads %d, median of %d interleaved rounds; GFLOP/s = 2*N*C*OC / time\nours: %s\n\n", threads, rounds,
+         gemm_blocking_description().c_str());
   printf("| shape (N x C -> OC) | product | ours GFLOP/s | OpenBLAS GFLOP/s | ratio |\n|---|---|---:|---:|---:|\n");
   double sum_ratio_log = 0;
   int count = 0;

@@ -12,6 +12,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "../backend.h"
 
@@ -47,6 +48,9 @@ void layernorm_forward_cpu(float* out, float* mean, float* rstd, const float* in
 void layernorm_backward_cpu(float* dinp, float* dweight, float* dbias, const float* dout,
                             const float* inp, const float* weight, const float* mean, const float* rstd,
                             int N, int C, int threads);
+
+// The GEMM's blocking on this machine and the cache sizes it was chosen from, for benchmarks.
+std::string gemm_blocking_description();
 
 void matmul_forward_cpu(float* out, const float* inp, const float* weight, const float* bias, int N,
                         int C, int OC, int threads, ScratchArena* scratch = nullptr);
