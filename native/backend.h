@@ -65,6 +65,14 @@ class Backend {
   // inp (N,C); weight, bias (C); out (N,C); mean, rstd (N) saved for backward. eps = 1e-5.
   virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
                                  const float* weight, const float* bias, int N, int C) = 0;
+  // a, b (N,C); res (N,C) = a + b, then out, mean, rstd as layernorm_forward of res: a residual
+  // connection and the LayerNorm after it in one op (one pass on the CPU). The default runs
+  // residual_forward, then layernorm_forward.
+  virtual void residual_layernorm_forward(float* res, float* out, float* mean, float* rstd, const float* a,
+                                          const float* b, const float* weight, const float* bias, int N, int C) {
+    residual_forward(res, a, b, (size_t)N * C);
+    layernorm_forward(out, mean, rstd, res, weight, bias, N, C);
+  }
   // dinp (N,C) +=, dweight (C) +=, dbias (C) +=
   virtual void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                   const float* inp, const float* weight, const float* mean,

@@ -225,29 +225,34 @@ struct Model::Impl {
     const int BT = B * T;
     const size_t BTC = (size_t)BT * C;
     be.encoder_forward(a.encoded, inputs, p[WTE], p[WPE], B, T, C);
+    be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p[LN1W], p[LN1B], BT, C);
     for (int l = 0; l < L; l++) {
       const size_t lc = (size_t)l * layer_btc(), lt = (size_t)l * layer_bt();
       const float* res = l == 0 ? a.encoded : a.residual3 + lc - layer_btc();
       float *ln1 = a.ln1 + lc, *qkv = a.qkv + 3 * lc, *atty = a.atty + lc, *res2 = a.residual2 + lc;
       float *ln2 = a.ln2 + lc, *fch = a.fch + 4 * lc, *fch_gelu = a.fch_gelu + 4 * lc;
-      be.layernorm_forward(ln1, a.ln1_mean + lt, a.ln1_rstd + lt, res, p[LN1W] + l * C,
-                           p[LN1B] + l * C, BT, C);
+      // ln1 of this layer was computed with the residual that feeds it (above, or at the end of
+      // the layer before)
       be.matmul_forward(qkv, ln1, p[QKVW] + (size_t)l * 3 * C * C, p[QKVB] + (size_t)l * 3 * C, BT, C,
                         3 * C);
       be.attention_forward(atty, a.lse + (size_t)l * Bmax * NH * T, qkv, B, T, C, NH);
       be.matmul_forward(a.proj, atty, p[ATTPROJW] + (size_t)l * C * C, p[ATTPROJB] + l * C, BT, C, C);
-      be.residual_forward(res2, res, a.proj, BTC);
-      be.layernorm_forward(ln2, a.ln2_mean + lt, a.ln2_rstd + lt, res2, p[LN2W] + l * C,
-                           p[LN2B] + l * C, BT, C);
+      be.residual_layernorm_forward(res2, ln2, a.ln2_mean + lt, a.ln2_rstd + lt, res, a.proj, p[LN2W] + l * C,
+                                    p[LN2B] + l * C, BT, C);
       be.matmul_forward(fch, ln2, p[FCW] + (size_t)l * 4 * C * C, p[FCB] + (size_t)l * 4 * C, BT, C,
                         4 * C);
       be.gelu_forward(fch_gelu, fch, 4 * BTC);
       be.matmul_forward(a.proj, fch_gelu, p[FCPROJW] + (size_t)l * 4 * C * C, p[FCPROJB] + l * C, BT,
                         4 * C, C);
-      be.residual_forward(a.residual3 + lc, res2, a.proj, BTC);
+      // residual3 and the LayerNorm that reads it: the next layer's ln1, or the final lnf
+      if (l + 1 < L)
+        be.residual_layernorm_forward(a.residual3 + lc, a.ln1 + lc + layer_btc(), a.ln1_mean + lt + layer_bt(),
+                                      a.ln1_rstd + lt + layer_bt(), res2, a.proj, p[LN1W] + (l + 1) * C,
+                                      p[LN1B] + (l + 1) * C, BT, C);
+      else
+        be.residual_layernorm_forward(a.residual3 + lc, a.lnf, a.lnf_mean, a.lnf_rstd, res2, a.proj, p[LNFW],
+                                      p[LNFB], BT, C);
     }
-    be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (size_t)(L - 1) * layer_btc(),
-                         p[LNFW], p[LNFB], BT, C);
     be.matmul_forward(a.logits, a.lnf, p[WTE], nullptr, BT, C, V);  // LM head tied to wte
     be.softmax_cross_entropy(a.losses, with_grad ? a.logits : nullptr, a.logits, targets,
                              1.0f / (float)BT, BT, V);

@@ -109,6 +109,22 @@ std::vector<OpSpec> build_table() {
                                       (int)a[1]);
                  return 0.0;
                }});
+  t.push_back({"residual_layernorm_forward",
+               {out_f("res"), out_f("out"), out_f("mean"), out_f("rstd"), in_f("a"), in_f("b"), in_f("weight"),
+                in_f("bias")},
+               {"N", "C"},
+               {},
+               [](const Ints& a) {
+                 const std::string op = "residual_layernorm_forward";
+                 const int64_t N = arg(op, "N", a[0]), C = arg(op, "C", a[1]);
+                 const size_t nc = count(op, {N, C});
+                 return std::vector<size_t>{nc, nc, (size_t)N, (size_t)N, nc, nc, (size_t)C, (size_t)C};
+               },
+               [](Backend& be, const Ptrs& p, const Ints& a, const Floats&) {
+                 be.residual_layernorm_forward(F(p, 0), F(p, 1), F(p, 2), F(p, 3), F(p, 4), F(p, 5), F(p, 6),
+                                               F(p, 7), (int)a[0], (int)a[1]);
+                 return 0.0;
+               }});
   t.push_back({"layernorm_backward",
                {inout_f("dinp"), inout_f("dweight"), inout_f("dbias"), in_f("dout"), in_f("inp"),
                 in_f("weight"), in_f("mean"), in_f("rstd")},

@@ -135,6 +135,12 @@ class CpuBackend : public Backend {
     flush_team();
     layernorm_forward_cpu(out, mean, rstd, inp, weight, bias, N, C, threads_);
   }
+  void residual_layernorm_forward(float* res, float* out, float* mean, float* rstd, const float* a, const float* b,
+                                  const float* weight, const float* bias, int N, int C) override {
+    const DenormalsFlushed flushed;
+    flush_team();
+    residual_layernorm_forward_cpu(res, out, mean, rstd, a, b, weight, bias, N, C, threads_);
+  }
   void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                           const float* inp, const float* weight, const float* mean, const float* rstd,
                           int N, int C) override {

@@ -45,6 +45,9 @@ void encoder_backward_cpu(float* dwte, float* dwpe, const float* dout, const int
 
 void layernorm_forward_cpu(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int N, int C, int threads);
+// res = a + b, out = LayerNorm(res) (mean, rstd saved): residual_forward + layernorm_forward fused
+void residual_layernorm_forward_cpu(float* res, float* out, float* mean, float* rstd, const float* a, const float* b,
+                                    const float* weight, const float* bias, int N, int C, int threads);
 void layernorm_backward_cpu(float* dinp, float* dweight, float* dbias, const float* dout,
                             const float* inp, const float* weight, const float* mean, const float* rstd,
                             int N, int C, int threads);

@@ -33,6 +33,10 @@ const haveCpu = (() => {
   t.true(r.trainTokensPerSecond > 0 && Number.isFinite(r.trainTokensPerSecond));
   t.true(r.evalTokensPerSecond > r.trainTokensPerSecond, 'a forward pass is cheaper than a training step');
   t.is(r.trainSeconds.length, 1);
+  t.is(r.trainCpuSeconds.length, 1);
+  t.true(r.trainTokensPerCpuSecond > 0 && Number.isFinite(r.trainTokensPerCpuSecond));
+  // one compute thread: the process's CPU time is at most a little more than the wall-clock time
+  t.true(r.trainCpuSeconds[0]! <= r.trainSeconds[0]! * 1.5 + 0.01, `${r.trainCpuSeconds[0]} CPU s vs ${r.trainSeconds[0]} s`);
 });
 
 test('benchTrain rejects an unknown preset with the list of presets', async (t) => {

@@ -68,6 +68,7 @@ const OP_TOL: Record<string, Tol> = {
   encoder_forward: ELEMENTWISE,
   encoder_backward: REDUCTION, // sums over the batch and over repeated tokens
   layernorm_forward: REDUCTION,
+  residual_layernorm_forward: REDUCTION,
   layernorm_backward: REDUCTION,
   attention_forward: REDUCTION,
   attention_backward: REDUCTION,
@@ -103,6 +104,10 @@ const CASES: Record<string, OpCase[]> = {
     { label: 'odd B=3 T=37 C=13 V=50 maxT=40', ints: { B: 3, T: 37, C: 13, maxT: 40, V: 50 } },
   ],
   layernorm_forward: [
+    { label: 'N=300 C=768', ints: { N: 300, C: 768 } },
+    { label: 'odd N=7 C=13', ints: { N: 7, C: 13 } },
+  ],
+  residual_layernorm_forward: [
     { label: 'N=300 C=768', ints: { N: 300, C: 768 } },
     { label: 'odd N=7 C=13', ints: { N: 7, C: 13 } },
   ],

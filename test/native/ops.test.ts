@@ -128,6 +128,37 @@ const REFERENCES: Record<string, OpReference> = {
     },
     tol: REDUCTION,
   },
+  residual_layernorm_forward: {
+    cases: [
+      { label: 'N=7 C=13', dims: { N: 7, C: 13 } },
+      { label: 'N=3 C=1', dims: { N: 3, C: 1 } },
+      { label: 'N=37 C=64', dims: { N: 37, C: 64 } },
+      // the sum's mean far from 0, as in layernorm_forward's offset case
+      { label: 'N=5 C=48, inputs offset by 10', dims: { N: 5, C: 48 }, variant: 'offset' },
+    ],
+    sizes: ({ N, C }) => ({
+      res: N! * C!, out: N! * C!, mean: N!, rstd: N!, a: N! * C!, b: N! * C!, weight: C!, bias: C!,
+    }),
+    build: (rng, { dims: { N, C }, variant }) => ({
+      tensors: {
+        res: filled(N! * C!),
+        out: filled(N! * C!),
+        mean: filled(N!),
+        rstd: filled(N!),
+        a: ref.randomNormal(rng, N! * C!, 1, variant === 'offset' ? 10 : 0),
+        b: ref.randomNormal(rng, N! * C!),
+        weight: ref.randomNormal(rng, C!, 0.5, 1),
+        bias: ref.randomNormal(rng, C!, 0.5),
+      },
+      floats: {},
+    }),
+    expect: ({ tensors: x }, { dims: { N, C } }) => {
+      const res = ref.residualForward(x.a!, x.b!);
+      const r = ref.layernormForward(res, x.weight!, x.bias!, N!, C!);
+      return { tensors: { res, out: r.out, mean: r.mean, rstd: r.rstd } };
+    },
+    tol: REDUCTION,
+  },
   layernorm_backward: {
     cases: [
       { label: 'N=7 C=13', dims: { N: 7, C: 13 } },
