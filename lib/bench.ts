@@ -75,6 +75,15 @@ export interface TrainBenchResult {
   /** Seconds of each timed repeat, in order. */
   trainSeconds: number[];
   evalSeconds: number[];
+  /**
+   * Median over repeats of tokens per second of process CPU time (user + system, every thread):
+   * with threads 1 the rate of the thread that ran, steady on a machine that others load.
+   */
+  trainTokensPerCpuSecond: number;
+  evalTokensPerCpuSecond: number;
+  /** Process CPU seconds of each timed repeat, in order. */
+  trainCpuSeconds: number[];
+  evalCpuSeconds: number[];
 }
 
 function median(xs: number[]): number {
@@ -124,14 +133,22 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
     }
     const trainSeconds: number[] = [];
     const evalSeconds: number[] = [];
+    const trainCpuSeconds: number[] = [];
+    const evalCpuSeconds: number[] = [];
+    const cpuSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
     for (let r = 0; r < repeats; r++) {
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       for (let s = 0; s < stepsPerRepeat; s++) await model.trainStep(windows, lr);
       const t1 = process.hrtime.bigint();
+      const c1 = process.cpuUsage();
       for (let s = 0; s < stepsPerRepeat; s++) await model.evalLoss(windows);
       const t2 = process.hrtime.bigint();
+      const c2 = process.cpuUsage();
       trainSeconds.push(Number(t1 - t0) / 1e9);
       evalSeconds.push(Number(t2 - t1) / 1e9);
+      trainCpuSeconds.push(cpuSeconds(c1) - cpuSeconds(c0));
+      evalCpuSeconds.push(cpuSeconds(c2) - cpuSeconds(c1));
     }
     const tokensPerStep = batchSize * config.contextLength;
     const trainTokensPerSecond = (tokensPerStep * stepsPerRepeat) / median(trainSeconds);
@@ -153,6 +170,10 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
       repeats,
       trainSeconds,
       evalSeconds,
+      trainTokensPerCpuSecond: (tokensPerStep * stepsPerRepeat) / median(trainCpuSeconds),
+      evalTokensPerCpuSecond: (tokensPerStep * stepsPerRepeat) / median(evalCpuSeconds),
+      trainCpuSeconds,
+      evalCpuSeconds,
     };
   } finally {
     model.dispose();

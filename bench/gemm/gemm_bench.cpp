@@ -2,7 +2,8 @@
 // OpenBLAS's cblas_sgemm at the proxy models' shapes, same thread count, interleaved: for each
 // shape and product, rounds alternate ours and OpenBLAS and each side reports its median.
 //
-//   bench/gemm/run.sh [threads] [rounds]     (builds the core and this file, links -lopenblas)
+//   bench/gemm/run.sh [threads] [rounds] [shape prefix]   (builds the core and this file, links -lopenblas)
+//   CPUTIME=1 bench/gemm/run.sh 1 5       1 thread, CPU-time: the steady comparison on a shared machine
 //
 // Products, in the PyTorch Linear layout of backend.h (inp (N,C), weight (OC,C), dout (N,OC)):
 //   forward  out = inp @ weight^T                  sgemm(NoTrans, Trans)
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -28,15 +30,28 @@ extern "C" void openblas_set_num_threads(int);
 
 using namespace autoscale;
 
+// CPUTIME=1: time calls in process CPU seconds instead of wall-clock ones. With 1 thread that is
+// the time the call actually ran, steady on a machine loaded by others; with more threads it
+// also counts threads spinning at barriers.
+static const bool kCpuTime = std::getenv("CPUTIME") != nullptr;
+static double now_seconds() {
+  if (kCpuTime) {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 // Seconds per call, from a batch of calls long enough (>= 20 ms) to average out the scheduler.
 static double seconds(const std::function<void()>& f) {
   int n = 0;
   double elapsed = 0;
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = now_seconds();
   do {
     f();
     n++;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    elapsed = now_seconds() - t0;
   } while (elapsed < 0.02);
   return elapsed / n;
 }
@@ -70,8 +85,8 @@ int main(int argc, char** argv) {
   };
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  printf("threads %d, median of %d interleaved rounds; GFLOP/s = 2*N*C*OC / time\nours: %s\n\n", threads, rounds,
-         gemm_blocking_description().c_str());
+  printf("threads %d, median of %d interleaved rounds; GFLOP/s = 2*N*C*OC / %s time\nours: %s\n\n", threads,
+         rounds, kCpuTime ? "CPU" : "wall-clock", gemm_blocking_description().c_str());
   printf("| shape (N x C -> OC) | product | ours GFLOP/s | OpenBLAS GFLOP/s | ratio |\n|---|---|---:|---:|---:|\n");
   double sum_ratio_log = 0;
   int count = 0;
