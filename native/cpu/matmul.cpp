@@ -126,8 +126,10 @@ struct Strided {  // X(i, j) = p[i * rs + j * cs]
 // the loads are plain base + offset addressing. `first` overwrites C with acc (+ bias[j] when
 // bias is given) instead of accumulating.
 enum class ALayout { ColumnsContiguous, RowsContiguous };
+// always_inline: a call per tile passed 13 arguments through the stack (demo: +3% train, +11% eval
+// once inlined; the cpu-b products 0.95x -> 0.99x of OpenBLAS's geometric mean, 1 thread).
 template <ALayout L>
-inline void micro_tile(float* c, long ldc, const float* a, long ars, long acs, const float* bpanel, long ldb, int kc,
+[[gnu::always_inline]] inline void micro_tile(float* c, long ldc, const float* a, long ars, long acs, const float* bpanel, long ldb, int kc,
                        int rows, int nr, bool first, const float* bias) {
   // Zeroed element by element: `= {}` on the array made GCC memset 1 KB of stack per call before
   // moving it into registers (5% of a demo training step).
