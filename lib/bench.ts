@@ -11,7 +11,11 @@ export interface BenchPreset {
   batchSize: number;
 }
 
-/** The benchmark presets: cpu-a/b/c are proxy models sized for a laptop CPU, gpt2-124m is GPT-2 small. */
+/**
+ * The benchmark presets: cpu-a/b/c are proxy models sized for a laptop CPU, gpt2-124m is GPT-2 small,
+ * demo is the model and batch of `autoscale run --demo` (byte vocabulary; the pipeline runs its
+ * proxies in parallel, one thread each, so measure it with threads 1).
+ */
 export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freeze({
   'cpu-a': { name: 'cpu-a', config: { vocabSize: 256, contextLength: 256, width: 128, layers: 4, heads: 4 }, batchSize: 16 },
   'cpu-b': { name: 'cpu-b', config: { vocabSize: 256, contextLength: 256, width: 256, layers: 6, heads: 8 }, batchSize: 16 },
@@ -21,6 +25,7 @@ export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freez
     config: { vocabSize: 50257, contextLength: 1024, width: 768, layers: 12, heads: 12 },
     batchSize: 4,
   },
+  demo: { name: 'demo', config: { vocabSize: 256, contextLength: 64, width: 64, layers: 2, heads: 4 }, batchSize: 8 },
 });
 
 /**
@@ -70,6 +75,15 @@ export interface TrainBenchResult {
   /** Seconds of each timed repeat, in order. */
   trainSeconds: number[];
   evalSeconds: number[];
+  /**
+   * Median over repeats of tokens per second of process CPU time (user + system, every thread):
+   * with threads 1 the rate of the thread that ran, steady on a machine that others load.
+   */
+  trainTokensPerCpuSecond: number;
+  evalTokensPerCpuSecond: number;
+  /** Process CPU seconds of each timed repeat, in order. */
+  trainCpuSeconds: number[];
+  evalCpuSeconds: number[];
 }
 
 function median(xs: number[]): number {
@@ -119,14 +133,22 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
     }
     const trainSeconds: number[] = [];
     const evalSeconds: number[] = [];
+    const trainCpuSeconds: number[] = [];
+    const evalCpuSeconds: number[] = [];
+    const cpuSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
     for (let r = 0; r < repeats; r++) {
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       for (let s = 0; s < stepsPerRepeat; s++) await model.trainStep(windows, lr);
       const t1 = process.hrtime.bigint();
+      const c1 = process.cpuUsage();
       for (let s = 0; s < stepsPerRepeat; s++) await model.evalLoss(windows);
       const t2 = process.hrtime.bigint();
+      const c2 = process.cpuUsage();
       trainSeconds.push(Number(t1 - t0) / 1e9);
       evalSeconds.push(Number(t2 - t1) / 1e9);
+      trainCpuSeconds.push(cpuSeconds(c1) - cpuSeconds(c0));
+      evalCpuSeconds.push(cpuSeconds(c2) - cpuSeconds(c1));
     }
     const tokensPerStep = batchSize * config.contextLength;
     const trainTokensPerSecond = (tokensPerStep * stepsPerRepeat) / median(trainSeconds);
@@ -148,6 +170,10 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
       repeats,
       trainSeconds,
       evalSeconds,
+      trainTokensPerCpuSecond: (tokensPerStep * stepsPerRepeat) / median(trainCpuSeconds),
+      evalTokensPerCpuSecond: (tokensPerStep * stepsPerRepeat) / median(evalCpuSeconds),
+      trainCpuSeconds,
+      evalCpuSeconds,
     };
   } finally {
     model.dispose();

@@ -30,6 +30,12 @@ struct BackendOptions {
   std::string matmul_precision = "fp32";  // CUDA: "fp32" | "tf32" | "bf16" (CPU: fp32 only)
 };
 
+// A run of parameters [offset, offset + size) of a flat block that shares one weight-decay setting.
+struct DecaySpan {
+  size_t offset = 0, size = 0;
+  bool decay = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -59,6 +65,14 @@ class Backend {
   // inp (N,C); weight, bias (C); out (N,C); mean, rstd (N) saved for backward. eps = 1e-5.
   virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
                                  const float* weight, const float* bias, int N, int C) = 0;
+  // a, b (N,C); res (N,C) = a + b, then out, mean, rstd as layernorm_forward of res: a residual
+  // connection and the LayerNorm after it in one op (one pass on the CPU). The default runs
+  // residual_forward, then layernorm_forward.
+  virtual void residual_layernorm_forward(float* res, float* out, float* mean, float* rstd, const float* a,
+                                          const float* b, const float* weight, const float* bias, int N, int C) {
+    residual_forward(res, a, b, (size_t)N * C);
+    layernorm_forward(out, mean, rstd, res, weight, bias, N, C);
+  }
   // dinp (N,C) +=, dweight (C) +=, dbias (C) +=
   virtual void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                   const float* inp, const float* weight, const float* mean,
@@ -72,6 +86,15 @@ class Backend {
   // dinp and dbias are nullable (skipped when null).
   virtual void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                const float* inp, const float* weight, int N, int C, int OC) = 0;
+
+  // As matmul_backward, but dinp (not nullable) is OVERWRITTEN with dout @ weight instead of
+  // accumulated into, so the caller need not zero it first; dweight and dbias still accumulate.
+  // The default zeroes dinp and calls matmul_backward.
+  virtual void matmul_backward_overwrite(float* dinp, float* dweight, float* dbias, const float* dout,
+                                         const float* inp, const float* weight, int N, int C, int OC) {
+    zero(dinp, (size_t)N * C);
+    matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+  }
 
   // Causal multi-head self-attention, flash style: no (T,T) matrix is kept between forward and
   // backward, only the log-sum-exp of each score row.
@@ -87,6 +110,13 @@ class Backend {
   virtual void gelu_forward(float* out, const float* inp, size_t N) = 0;
   // dinp (N) += gelu'(inp) * dout
   virtual void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N) = 0;
+
+  // dinp (N) = gelu'(inp) * dout: gelu_backward OVERWRITING dinp (no zeroing pass before it).
+  // The default zeroes dinp and calls gelu_backward.
+  virtual void gelu_backward_overwrite(float* dinp, const float* inp, const float* dout, size_t N) {
+    zero(dinp, N);
+    gelu_backward(dinp, inp, dout, N);
+  }
 
   // out (N) = a + b (out may alias a or b)
   virtual void residual_forward(float* out, const float* a, const float* b, size_t N) = 0;
@@ -111,7 +141,24 @@ class Backend {
   virtual void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
                             float lr, float beta1, float beta2, float eps, float weight_decay,
                             int step, float grad_scale) = 0;
+  // The same update on a whole block laid out in spans (DecaySpan): weight_decay applies to the
+  // spans marked decay, 0 to the others. The default runs adamw_update once per span; the CPU
+  // backend makes one pass over the block.
+  virtual void adamw_update_spans(float* params, const float* grads, float* m, float* v,
+                                  const std::vector<DecaySpan>& spans, float lr, float beta1, float beta2,
+                                  float eps, float weight_decay, int step, float grad_scale);
 };
+
+// AdamW for a whole parameter block in one call: each span is a run of parameters that get
+// weight decay (decay) or not; the spans are in order and cover [0, n) without gaps.
+inline void Backend::adamw_update_spans(float* params, const float* grads, float* m, float* v,
+                                        const std::vector<DecaySpan>& spans, float lr, float beta1,
+                                        float beta2, float eps, float weight_decay, int step,
+                                        float grad_scale) {
+  for (const DecaySpan& s : spans)
+    adamw_update(params + s.offset, grads + s.offset, m + s.offset, v + s.offset, s.size, lr, beta1, beta2, eps,
+                 s.decay ? weight_decay : 0.0f, step, grad_scale);
+}
 
 // Factories. They throw NativeError(BackendUnavailable) with a message that says why
 // (not compiled in, no device, bad device index).

@@ -19,10 +19,36 @@ namespace autoscale {
 
 namespace {
 
-// Parameter tensors in layout order (model.h).
+// How a parameter tensor is initialised (GPT-2): N(0, 0.02), N(0, 0.02 / sqrt(2L)) for the
+// projections into the residual stream, ones (LayerNorm weights), zeros (biases).
+enum class Init { Normal, NormalResidual, Ones, Zeros };
+
+// The parameter tensors, in layout order: the one table of the layout (as llm.c's
+// ParameterTensors). X(id, name, weight decay, initialisation, shape...), the shape in terms of
+// V (vocab), T (context), C (width) and L (layers). Every list of tensors below expands it.
+#define AUTOSCALE_PARAMETERS(X)                        \
+  X(WTE, "wte", true, Init::Normal, V, C)              \
+  X(WPE, "wpe", true, Init::Normal, T, C)              \
+  X(LN1W, "ln1w", false, Init::Ones, L, C)             \
+  X(LN1B, "ln1b", false, Init::Zeros, L, C)            \
+  X(QKVW, "qkvw", true, Init::Normal, L, 3 * C, C)     \
+  X(QKVB, "qkvb", false, Init::Zeros, L, 3 * C)        \
+  X(ATTPROJW, "attprojw", true, Init::NormalResidual, L, C, C) \
+  X(ATTPROJB, "attprojb", false, Init::Zeros, L, C)    \
+  X(LN2W, "ln2w", false, Init::Ones, L, C)             \
+  X(LN2B, "ln2b", false, Init::Zeros, L, C)            \
+  X(FCW, "fcw", true, Init::Normal, L, 4 * C, C)       \
+  X(FCB, "fcb", false, Init::Zeros, L, 4 * C)          \
+  X(FCPROJW, "fcprojw", true, Init::NormalResidual, L, C, 4 * C) \
+  X(FCPROJB, "fcprojb", false, Init::Zeros, L, C)      \
+  X(LNFW, "lnfw", false, Init::Ones, C)                \
+  X(LNFB, "lnfb", false, Init::Zeros, C)
+
 enum Param {
-  WTE, WPE, LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB,
-  LNFW, LNFB, NUM_PARAMS
+#define AUTOSCALE_PARAM_ID(id, name, decay, init, ...) id,
+  AUTOSCALE_PARAMETERS(AUTOSCALE_PARAM_ID)
+#undef AUTOSCALE_PARAM_ID
+  NUM_PARAMS
 };
 
 // xoshiro256** seeded by splitmix64, normals by Box-Muller: the same numbers on every platform
@@ -199,29 +225,34 @@ struct Model::Impl {
     const int BT = B * T;
     const size_t BTC = (size_t)BT * C;
     be.encoder_forward(a.encoded, inputs, p[WTE], p[WPE], B, T, C);
+    be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p[LN1W], p[LN1B], BT, C);
     for (int l = 0; l < L; l++) {
       const size_t lc = (size_t)l * layer_btc(), lt = (size_t)l * layer_bt();
       const float* res = l == 0 ? a.encoded : a.residual3 + lc - layer_btc();
       float *ln1 = a.ln1 + lc, *qkv = a.qkv + 3 * lc, *atty = a.atty + lc, *res2 = a.residual2 + lc;
       float *ln2 = a.ln2 + lc, *fch = a.fch + 4 * lc, *fch_gelu = a.fch_gelu + 4 * lc;
-      be.layernorm_forward(ln1, a.ln1_mean + lt, a.ln1_rstd + lt, res, p[LN1W] + l * C,
-                           p[LN1B] + l * C, BT, C);
+      // ln1 of this layer was computed with the residual that feeds it (above, or at the end of
+      // the layer before)
       be.matmul_forward(qkv, ln1, p[QKVW] + (size_t)l * 3 * C * C, p[QKVB] + (size_t)l * 3 * C, BT, C,
                         3 * C);
       be.attention_forward(atty, a.lse + (size_t)l * Bmax * NH * T, qkv, B, T, C, NH);
       be.matmul_forward(a.proj, atty, p[ATTPROJW] + (size_t)l * C * C, p[ATTPROJB] + l * C, BT, C, C);
-      be.residual_forward(res2, res, a.proj, BTC);
-      be.layernorm_forward(ln2, a.ln2_mean + lt, a.ln2_rstd + lt, res2, p[LN2W] + l * C,
-                           p[LN2B] + l * C, BT, C);
+      be.residual_layernorm_forward(res2, ln2, a.ln2_mean + lt, a.ln2_rstd + lt, res, a.proj, p[LN2W] + l * C,
+                                    p[LN2B] + l * C, BT, C);
       be.matmul_forward(fch, ln2, p[FCW] + (size_t)l * 4 * C * C, p[FCB] + (size_t)l * 4 * C, BT, C,
                         4 * C);
       be.gelu_forward(fch_gelu, fch, 4 * BTC);
       be.matmul_forward(a.proj, fch_gelu, p[FCPROJW] + (size_t)l * 4 * C * C, p[FCPROJB] + l * C, BT,
                         4 * C, C);
-      be.residual_forward(a.residual3 + lc, res2, a.proj, BTC);
+      // residual3 and the LayerNorm that reads it: the next layer's ln1, or the final lnf
+      if (l + 1 < L)
+        be.residual_layernorm_forward(a.residual3 + lc, a.ln1 + lc + layer_btc(), a.ln1_mean + lt + layer_bt(),
+                                      a.ln1_rstd + lt + layer_bt(), res2, a.proj, p[LN1W] + (l + 1) * C,
+                                      p[LN1B] + (l + 1) * C, BT, C);
+      else
+        be.residual_layernorm_forward(a.residual3 + lc, a.lnf, a.lnf_mean, a.lnf_rstd, res2, a.proj, p[LNFW],
+                                      p[LNFB], BT, C);
     }
-    be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (size_t)(L - 1) * layer_btc(),
-                         p[LNFW], p[LNFB], BT, C);
     be.matmul_forward(a.logits, a.lnf, p[WTE], nullptr, BT, C, V);  // LM head tied to wte
     be.softmax_cross_entropy(a.losses, with_grad ? a.logits : nullptr, a.logits, targets,
                              1.0f / (float)BT, BT, V);
@@ -233,8 +264,7 @@ struct Model::Impl {
     const size_t BTC = (size_t)BT * C;
     const float* dlogits = a.logits;
     // LM head: dwte gets the head's weight gradient here and the embedding's below.
-    be.zero(d.dln, BTC);
-    be.matmul_backward(d.dln, g[WTE], nullptr, dlogits, a.lnf, p[WTE], BT, C, V);
+    be.matmul_backward_overwrite(d.dln, g[WTE], nullptr, dlogits, a.lnf, p[WTE], BT, C, V);
     be.zero(d.dres, BTC);
     be.layernorm_backward(d.dres, g[LNFW], g[LNFB], d.dln, a.residual3 + (size_t)(L - 1) * layer_btc(),
                           p[LNFW], a.lnf_mean, a.lnf_rstd, BT, C);
@@ -246,25 +276,20 @@ struct Model::Impl {
       const float *ln1 = a.ln1 + lc, *qkv = a.qkv + 3 * lc, *atty = a.atty + lc, *res2 = a.residual2 + lc;
       const float *ln2 = a.ln2 + lc, *fch = a.fch + 4 * lc, *fch_gelu = a.fch_gelu + 4 * lc;
       // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
-      be.zero(d.dfch_gelu, 4 * BTC);
-      be.matmul_backward(d.dfch_gelu, g[FCPROJW] + (size_t)l * 4 * C * C, g[FCPROJB] + l * C, d.dres,
-                         fch_gelu, p[FCPROJW] + (size_t)l * 4 * C * C, BT, 4 * C, C);
-      be.zero(d.dfch, 4 * BTC);
-      be.gelu_backward(d.dfch, fch, d.dfch_gelu, 4 * BTC);
-      be.zero(d.dln, BTC);
-      be.matmul_backward(d.dln, g[FCW] + (size_t)l * 4 * C * C, g[FCB] + (size_t)l * 4 * C, d.dfch, ln2,
-                         p[FCW] + (size_t)l * 4 * C * C, BT, C, 4 * C);
+      be.matmul_backward_overwrite(d.dfch_gelu, g[FCPROJW] + (size_t)l * 4 * C * C, g[FCPROJB] + l * C, d.dres,
+                                   fch_gelu, p[FCPROJW] + (size_t)l * 4 * C * C, BT, 4 * C, C);
+      be.gelu_backward_overwrite(d.dfch, fch, d.dfch_gelu, 4 * BTC);
+      be.matmul_backward_overwrite(d.dln, g[FCW] + (size_t)l * 4 * C * C, g[FCB] + (size_t)l * 4 * C, d.dfch, ln2,
+                                   p[FCW] + (size_t)l * 4 * C * C, BT, C, 4 * C);
       be.layernorm_backward(d.dres, g[LN2W] + l * C, g[LN2B] + l * C, d.dln, res2, p[LN2W] + l * C,
                             a.ln2_mean + lt, a.ln2_rstd + lt, BT, C);
       // attention branch: residual2 = res + attproj(attention(qkv(ln1(res))))
-      be.zero(d.datty, BTC);
-      be.matmul_backward(d.datty, g[ATTPROJW] + (size_t)l * C * C, g[ATTPROJB] + l * C, d.dres, atty,
-                         p[ATTPROJW] + (size_t)l * C * C, BT, C, C);
+      be.matmul_backward_overwrite(d.datty, g[ATTPROJW] + (size_t)l * C * C, g[ATTPROJB] + l * C, d.dres, atty,
+                                   p[ATTPROJW] + (size_t)l * C * C, BT, C, C);
       be.zero(d.dqkv, 3 * BTC);
       be.attention_backward(d.dqkv, d.datty, qkv, atty, a.lse + (size_t)l * Bmax * NH * T, B, T, C, NH);
-      be.zero(d.dln, BTC);
-      be.matmul_backward(d.dln, g[QKVW] + (size_t)l * 3 * C * C, g[QKVB] + (size_t)l * 3 * C, d.dqkv, ln1,
-                         p[QKVW] + (size_t)l * 3 * C * C, BT, C, 3 * C);
+      be.matmul_backward_overwrite(d.dln, g[QKVW] + (size_t)l * 3 * C * C, g[QKVB] + (size_t)l * 3 * C, d.dqkv, ln1,
+                                   p[QKVW] + (size_t)l * 3 * C * C, BT, C, 3 * C);
       be.layernorm_backward(d.dres, g[LN1W] + l * C, g[LN1B] + l * C, d.dln, res, p[LN1W] + l * C,
                             a.ln1_mean + lt, a.ln1_rstd + lt, BT, C);
     }
@@ -398,17 +423,13 @@ Model::Model(const ModelConfig& config, const ModelOptions& options) : config_(c
     const char* name;
     std::vector<int> shape;
     bool decay;
+    Init init;
   };
-  const int Vi = config_.vocab_size, Ti = config_.context_length, Ci = config_.width, Li = config_.layers;
+  const int V = config_.vocab_size, T = config_.context_length, C = config_.width, L = config_.layers;
   const Spec specs[NUM_PARAMS] = {
-      {"wte", {Vi, Ci}, true},          {"wpe", {Ti, Ci}, true},
-      {"ln1w", {Li, Ci}, false},        {"ln1b", {Li, Ci}, false},
-      {"qkvw", {Li, 3 * Ci, Ci}, true}, {"qkvb", {Li, 3 * Ci}, false},
-      {"attprojw", {Li, Ci, Ci}, true}, {"attprojb", {Li, Ci}, false},
-      {"ln2w", {Li, Ci}, false},        {"ln2b", {Li, Ci}, false},
-      {"fcw", {Li, 4 * Ci, Ci}, true},  {"fcb", {Li, 4 * Ci}, false},
-      {"fcprojw", {Li, Ci, 4 * Ci}, true}, {"fcprojb", {Li, Ci}, false},
-      {"lnfw", {Ci}, false},            {"lnfb", {Ci}, false},
+#define AUTOSCALE_PARAM_SPEC(id, name, decay, init, ...) {name, {__VA_ARGS__}, decay, init},
+      AUTOSCALE_PARAMETERS(AUTOSCALE_PARAM_SPEC)
+#undef AUTOSCALE_PARAM_SPEC
   };
   size_t offset = 0;
   for (const Spec& s : specs) {
@@ -420,6 +441,11 @@ Model::Model(const ModelConfig& config, const ModelOptions& options) : config_(c
     for (int d : s.shape) t.size *= (size_t)d;
     t.weight_decay = s.decay;
     offset += t.size;
+    // adjacent tensors with the same decay setting share one span of the optimizer's pass
+    if (!decay_spans_.empty() && decay_spans_.back().decay == s.decay)
+      decay_spans_.back().size += t.size;
+    else
+      decay_spans_.push_back({t.offset, t.size, s.decay});
     layout_.push_back(t);
   }
   num_parameters_ = offset;
@@ -429,16 +455,18 @@ Model::Model(const ModelConfig& config, const ModelOptions& options) : config_(c
   std::vector<float> host(num_parameters_);
   Rng rng(options_.seed);
   const double std_w = 0.02, std_residual = 0.02 / std::sqrt(2.0 * config_.layers);
-  for (const ParameterTensor& t : layout_) {
+  for (int i = 0; i < NUM_PARAMS; i++) {
+    const ParameterTensor& t = layout_[i];
     float* x = host.data() + t.offset;
-    const bool is_ln_weight = t.name == "ln1w" || t.name == "ln2w" || t.name == "lnfw";
-    if (is_ln_weight) {
-      std::fill(x, x + t.size, 1.0f);
-    } else if (!t.weight_decay) {  // biases
-      std::fill(x, x + t.size, 0.0f);
-    } else {
-      const double sd = (t.name == "attprojw" || t.name == "fcprojw") ? std_residual : std_w;
-      for (size_t i = 0; i < t.size; i++) x[i] = (float)(rng.normal() * sd);
+    switch (specs[i].init) {
+      case Init::Ones: std::fill(x, x + t.size, 1.0f); break;
+      case Init::Zeros: std::fill(x, x + t.size, 0.0f); break;
+      case Init::Normal:
+      case Init::NormalResidual: {
+        const double sd = specs[i].init == Init::NormalResidual ? std_residual : std_w;
+        for (size_t j = 0; j < t.size; j++) x[j] = (float)(rng.normal() * sd);
+        break;
+      }
     }
   }
   backend_->upload_floats(impl_->params, host.data(), num_parameters_);
@@ -497,10 +525,8 @@ StepResult Model::train_step(const TokenView& tokens, float lr) {
   const float scale =
       opt.grad_clip > 0 && r.grad_norm > opt.grad_clip ? (float)(opt.grad_clip / r.grad_norm) : 1.0f;
   const int step = step_ + 1;
-  for (const ParameterTensor& t : layout_)
-    backend_->adamw_update(im.params + t.offset, im.grads + t.offset, im.m + t.offset, im.v + t.offset,
-                           t.size, lr, opt.beta1, opt.beta2, opt.eps, t.weight_decay ? opt.weight_decay : 0.0f,
-                           step, scale);
+  backend_->adamw_update_spans(im.params, im.grads, im.m, im.v, decay_spans_, lr, opt.beta1, opt.beta2, opt.eps,
+                               opt.weight_decay, step, scale);
   step_ = step;
   r.step = step_;
   return r;

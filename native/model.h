@@ -111,6 +111,7 @@ class Model {
   ModelOptions options_;
   std::unique_ptr<Backend> backend_;
   std::vector<ParameterTensor> layout_;
+  std::vector<DecaySpan> decay_spans_;  // the layout as runs of decayed / not decayed parameters
   size_t num_parameters_ = 0;
   int step_ = 0;
   std::unique_ptr<Impl> impl_;

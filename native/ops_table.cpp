@@ -109,6 +109,22 @@ std::vector<OpSpec> build_table() {
                                       (int)a[1]);
                  return 0.0;
                }});
+  t.push_back({"residual_layernorm_forward",
+               {out_f("res"), out_f("out"), out_f("mean"), out_f("rstd"), in_f("a"), in_f("b"), in_f("weight"),
+                in_f("bias")},
+               {"N", "C"},
+               {},
+               [](const Ints& a) {
+                 const std::string op = "residual_layernorm_forward";
+                 const int64_t N = arg(op, "N", a[0]), C = arg(op, "C", a[1]);
+                 const size_t nc = count(op, {N, C});
+                 return std::vector<size_t>{nc, nc, (size_t)N, (size_t)N, nc, nc, (size_t)C, (size_t)C};
+               },
+               [](Backend& be, const Ptrs& p, const Ints& a, const Floats&) {
+                 be.residual_layernorm_forward(F(p, 0), F(p, 1), F(p, 2), F(p, 3), F(p, 4), F(p, 5), F(p, 6),
+                                               F(p, 7), (int)a[0], (int)a[1]);
+                 return 0.0;
+               }});
   t.push_back({"layernorm_backward",
                {inout_f("dinp"), inout_f("dweight"), inout_f("dbias"), in_f("dout"), in_f("inp"),
                 in_f("weight"), in_f("mean"), in_f("rstd")},
@@ -157,6 +173,24 @@ std::vector<OpSpec> build_table() {
                                     (int)a[1], (int)a[2]);
                  return 0.0;
                }});
+
+  t.push_back({"matmul_backward_overwrite",
+               {out_f("dinp"), inout_f("dweight"), inout_f("dbias", true), in_f("dout"),
+                in_f("inp"), in_f("weight")},
+               {"N", "C", "OC"},
+               {},
+               [](const Ints& a) {
+                 const std::string op = "matmul_backward_overwrite";
+                 const int64_t N = arg(op, "N", a[0]), C = arg(op, "C", a[1]), OC = arg(op, "OC", a[2]);
+                 const size_t nc = count(op, {N, C}), oc_c = count(op, {OC, C});
+                 return std::vector<size_t>{nc, oc_c, (size_t)OC, count(op, {N, OC}), nc, oc_c};
+               },
+               [](Backend& be, const Ptrs& p, const Ints& a, const Floats&) {
+                 be.matmul_backward_overwrite(F(p, 0), F(p, 1), F(p, 2), F(p, 3), F(p, 4), F(p, 5), (int)a[0],
+                                    (int)a[1], (int)a[2]);
+                 return 0.0;
+               }});
+
 
   {
     auto dims = [](const std::string& op, const Ints& a, int64_t& B, int64_t& T, int64_t& C,
@@ -215,6 +249,11 @@ std::vector<OpSpec> build_table() {
   t.push_back({"gelu_backward", {inout_f("dinp"), in_f("inp"), in_f("dout")}, {"N"}, {},
                flat("gelu_backward", 3), [](Backend& be, const Ptrs& p, const Ints& a, const Floats&) {
                  be.gelu_backward(F(p, 0), F(p, 1), F(p, 2), (size_t)a[0]);
+                 return 0.0;
+               }});
+  t.push_back({"gelu_backward_overwrite", {out_f("dinp"), in_f("inp"), in_f("dout")}, {"N"}, {},
+               flat("gelu_backward_overwrite", 3), [](Backend& be, const Ptrs& p, const Ints& a, const Floats&) {
+                 be.gelu_backward_overwrite(F(p, 0), F(p, 1), F(p, 2), (size_t)a[0]);
                  return 0.0;
                }});
   t.push_back({"residual_forward", {out_f("out"), in_f("a"), in_f("b")}, {"N"}, {},

@@ -3,7 +3,7 @@
 // formula as lib/bench.ts. CPUTIME=1 reports tokens per second of process CPU time (steadier
 // on a shared machine; meaningful for 1 thread).
 //   g++ -O2 -g -std=c++17 -fopenmp -Inative bench/cpu/model_bench.cpp <build>/libautoscale_core.a -o /tmp/model_bench
-//   /tmp/model_bench cpu-a [threads 2] [repeats 5]
+//   /tmp/model_bench demo|cpu-a|cpu-b|cpu-c|gpt2-124m [threads 2] [repeats 5]
 #include "model.h"
 #include <chrono>
 #include <cstdio>
@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
   int threads = argc > 2 ? atoi(argv[2]) : 2;
   int reps = argc > 3 ? atoi(argv[3]) : 5;
   ModelConfig c; int B;
-  if (!strcmp(p, "cpu-a")) { c = {256, 256, 128, 4, 4}; B = 16; }
+  if (!strcmp(p, "demo")) { c = {256, 64, 64, 2, 4}; B = 8; }
+  else if (!strcmp(p, "cpu-a")) { c = {256, 256, 128, 4, 4}; B = 16; }
   else if (!strcmp(p, "cpu-b")) { c = {256, 256, 256, 6, 8}; B = 16; }
   else if (!strcmp(p, "cpu-c")) { c = {4096, 256, 384, 6, 6}; B = 8; }
   else { c = {50257, 1024, 768, 12, 12}; B = 4; }

@@ -28,20 +28,22 @@ def flops_per_token(preset):
     return 6 * (12 * L * d * d) + 6 * V * d + 6 * L * T * d
 
 
-def ours(preset, threads, warmup, repeats):
+def ours(preset, threads, warmup, repeats, cpu_time=False):
     cmd = ["node", "--import", "tsx", "lib/cli.ts", "bench", "train", "--model", preset, "--backend", "cpu",
            "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats), "--json"]
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
+    if cpu_time:
+        return r["trainTokensPerCpuSecond"], r["evalTokensPerCpuSecond"]
     return r["trainTokensPerSecond"], r["evalTokensPerSecond"]
 
 
-def theirs(trainer, warmup, repeats):
+def theirs(trainer, warmup, repeats, cpu_time=False):
     for _ in range(warmup):
         trainer.train_step()
         trainer.eval_loss()
-    train = statistics.median(trainer.time(trainer.train_step) for _ in range(repeats))
-    ev = statistics.median(trainer.time(trainer.eval_loss) for _ in range(repeats))
+    train = statistics.median(trainer.time(trainer.train_step, cpu_time) for _ in range(repeats))
+    ev = statistics.median(trainer.time(trainer.eval_loss, cpu_time) for _ in range(repeats))
     return trainer.tokens_per_step / train, trainer.tokens_per_step / ev
 
 
@@ -54,15 +56,21 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--peak", type=float, default=0.0, help="FMA peak GFLOP/s for the %% of peak columns")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="tokens per CPU-second (process CPU time) on both sides instead of per wall-clock second: "
+                         "steady on a loaded machine, meaningful with --threads 1")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    # Denormal floats slow PyTorch's CPU kernels down about 2x; ours run with FTZ/DAZ set in every
+    # compute thread (native/cpu/backend.cpp), so flush them here too for a like-for-like comparison.
+    torch.set_flush_denormal(True)
     results = []
     for preset in args.presets.split(","):
         trainer = Trainer(preset)
         rounds = []
         for r in range(args.rounds):
-            o = ours(preset, args.threads, args.warmup, args.repeats)
-            t = theirs(trainer, args.warmup if r == 0 else 0, args.repeats)
+            o = ours(preset, args.threads, args.warmup, args.repeats, args.cpu_time)
+            t = theirs(trainer, args.warmup if r == 0 else 0, args.repeats, args.cpu_time)
             rounds.append({"ours": o, "torch": t})
             print(f"# {preset} round {r + 1}: ours train {o[0]:.0f} eval {o[1]:.0f} | "
                   f"torch train {t[0]:.0f} eval {t[1]:.0f} tokens/s", file=sys.stderr, flush=True)
@@ -74,7 +82,9 @@ def main():
             "torchTrain": med("torch", 0), "torchEval": med("torch", 1),
         })
         del trainer
-    print(f"\nthreads {args.threads}, median of {args.rounds} interleaved rounds x {args.repeats} steps; torch {torch.__version__}\n")
+    unit = "CPU-second" if args.cpu_time else "wall-clock second"
+    print(f"\nthreads {args.threads}, median of {args.rounds} interleaved rounds x {args.repeats} steps, tokens per {unit}; "
+          f"torch {torch.__version__}\n")
     print("| preset | ours train tok/s | PyTorch train tok/s | ratio | ours eval tok/s | PyTorch eval tok/s | ratio "
           "| ours train GFLOP/s | PyTorch train GFLOP/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

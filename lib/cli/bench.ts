@@ -53,8 +53,10 @@ export function registerBenchCommand(program: Command): void {
         process.stdout.write(
           `${r.model} on ${r.backend} (${r.threads} thread${r.threads === 1 ? '' : 's'}), ` +
             `batch ${r.batchSize} x ${r.config.contextLength} tokens, median of ${r.repeats}:\n` +
-            `  train ${f(r.trainTokensPerSecond)} tokens/s (${r.trainGflops.toFixed(1)} GFLOP/s)\n` +
-            `  eval  ${f(r.evalTokensPerSecond)} tokens/s (${r.evalGflops.toFixed(1)} GFLOP/s)\n`,
+            `  train ${f(r.trainTokensPerSecond)} tokens/s (${r.trainGflops.toFixed(1)} GFLOP/s), ` +
+            `${f(r.trainTokensPerCpuSecond)} tokens per CPU-second\n` +
+            `  eval  ${f(r.evalTokensPerSecond)} tokens/s (${r.evalGflops.toFixed(1)} GFLOP/s), ` +
+            `${f(r.evalTokensPerCpuSecond)} tokens per CPU-second\n`,
         );
       },
     );

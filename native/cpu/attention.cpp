@@ -13,7 +13,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <memory>
 
 #include "ops.h"
 #include "simd.h"
@@ -22,17 +21,64 @@ namespace autoscale {
 
 namespace {
 
+using simd::ivec;
+using simd::vec;
 using simd::W;
 using simd::round_up;
 using simd::small_gemm;
 
 constexpr int QB = 64;  // query rows per block: scores (QB, T) stay in L2
 
+// 0, 1, ..., W-1: lane l of the v-th vector of a score row holds key v*W + l
+vec lane_index() {
+  vec x;
+  for (int l = 0; l < W; l++) x[l] = (float)l;
+  return x;
+}
+
 // Per-head tile sizes: hp = head size padded to whole vectors, Tp = keys padded likewise.
 struct HeadDims {
   int T, hs, hp, Tp;
   HeadDims(int T_, int hs_) : T(T_), hs(hs_), hp(round_up(hs_, W)), Tp(round_up(T_, W)) {}
 };
+
+// Causal products within a block of queries [t0, t0 + rows): query row r sees keys s <= t0 + r, so
+// each group of MR query rows (the small GEMM's register tile) computes only the keys its last
+// row can see. The terms skipped are exact zeros of the masked probabilities, so the results are
+// the same bits as the full products.
+
+// C (rows, keys) = A (rows, K) @ B (K, keys), A's rows contiguous (a + r * lda): scores Q K^T and
+// dP = dO V^T. Columns past a group's last visible key are left unwritten (the caller masks them).
+void causal_scores(float* c, long ldc, const float* a, long lda, const float* b, long ldb, int t0, int rows,
+                   int K) {
+  for (int i = 0; i < rows; i += simd::MR) {
+    const int rg = rows - i < simd::MR ? rows - i : simd::MR;
+    small_gemm(c + (long)i * ldc, ldc, a + (long)i * lda, lda, 1, b, ldb, rg, round_up(t0 + i + rg, W), K, false);
+  }
+}
+
+// C (rows, N) = P (rows, keys) @ B (keys, N), P row-major (masked entries zero): outputs P V and
+// dQ = dS K. A group sums over the keys its last row can see, in order.
+void causal_probs_times(float* c, long ldc, const float* p, long ldp, const float* b, long ldb, int t0, int rows,
+                        int N) {
+  for (int i = 0; i < rows; i += simd::MR) {
+    const int rg = rows - i < simd::MR ? rows - i : simd::MR;
+    small_gemm(c + (long)i * ldc, ldc, p + (long)i * ldp, ldp, 1, b, ldb, rg, N, t0 + i + rg, false);
+  }
+}
+
+// C (nk, N) += P^T (nk, rows) @ B (rows, N), P (rows, keys) row-major: dK += dS^T Q and
+// dV += P^T dO. Key s gets terms from the queries that see it (t >= s): a group of keys starting
+// at s0 sums over query rows from max(0, s0 - t0), in order.
+void causal_probs_t_times(float* c, long ldc, const float* p, long ldp, const float* b, long ldb, int t0, int rows,
+                          int nk, int N) {
+  for (int s0 = 0; s0 < nk; s0 += simd::MR) {
+    const int rg = nk - s0 < simd::MR ? nk - s0 : simd::MR;
+    const int r0 = s0 > t0 ? s0 - t0 : 0;
+    small_gemm(c + (long)s0 * ldc, ldc, p + s0 + (long)r0 * ldp, 1, ldp, b + (long)r0 * ldb, ldb, rg, N, rows - r0,
+               true);
+  }
+}
 
 // dst (T, hp) = rows src + t*stride, hs channels each, zero padded to hp
 void pack_rows(float* dst, const float* src, size_t stride, int rows, int hs, int hp) {
@@ -57,18 +103,20 @@ void pack_transposed(float* dst, const float* src, size_t stride, int T, int hs,
 }  // namespace
 
 void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int T, int C, int NH,
-                           int threads) {
+                           int threads, ScratchArena* arena) {
   const HeadDims d(T, C / NH);
   const int hs = d.hs, hp = d.hp, Tp = d.Tp;
   const float scale = 1.0f / std::sqrt((float)hs);
   const size_t C3 = (size_t)C * 3;
   // per thread: K^T (hs, Tp), V (T, hp), scores (QB, Tp), outputs (QB, hp)
   const size_t per_thread = (size_t)hs * Tp + (size_t)T * hp + (size_t)QB * Tp + (size_t)QB * hp;
-  std::unique_ptr<float[]> scratch = alloc_scratch_floats(per_thread * threads, "attention_forward");
+  ScratchArena local;
+  float* const scratch = (arena ? *arena : local).floats(per_thread * threads, "attention_forward");
+  const vec lane = lane_index();
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (int bh = 0; bh < B * NH; bh++) {
     const int b = bh / NH, h = bh % NH;
-    float* kt = scratch.get() + per_thread * omp_get_thread_num();
+    float* kt = scratch + per_thread * omp_get_thread_num();
     float* vv = kt + (size_t)hs * Tp;
     float* S = vv + (size_t)T * hp;
     float* O = S + (size_t)QB * Tp;
@@ -77,27 +125,39 @@ void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int 
     pack_rows(vv, base + 2 * C, C3, T, hs, hp);
     for (int t0 = 0; t0 < T; t0 += QB) {
       const int rows = T - t0 < QB ? T - t0 : QB;
-      const int nk = t0 + rows, nkp = round_up(nk, W);  // keys [0, nk) are visible to the block
-      small_gemm(S, Tp, base + (size_t)t0 * C3, (long)C3, 1, kt, Tp, rows, nkp, hs, false);
+      const int nk = t0 + rows;  // keys [0, nk) are visible to the block
+      causal_scores(S, Tp, base + (size_t)t0 * C3, (long)C3, kt, Tp, t0, rows, hs);
       float inv[QB];  // 1 / row sum: P V is normalised when it is written out
       for (int r = 0; r < rows; r++) {
         const int t = t0 + r;
         float* p = S + (size_t)r * Tp;
-        float mx = -INFINITY;  // a NaN score is skipped here but still poisons its row's sum
-#pragma omp simd reduction(max : mx)
-        for (int s = 0; s <= t; s++) mx = p[s] > mx ? p[s] : mx;
-        mx *= scale;
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int s = 0; s <= t; s++) {
-          p[s] = simd::exp_approx(p[s] * scale - mx);
-          sum += p[s];
+        // Whole vectors up to the one holding key t; lanes past t are masked to zero (the
+        // scores there are not computed) and the row is zeroed on to nk (causal mask).
+        const int nv = t / W + 1;
+        const vec limit = (vec{} + (float)t) - lane;  // lane l of vector v is key v*W + l
+        vec vmx = vec{} - INFINITY;  // a NaN score is skipped here but still poisons its row's sum
+        for (int v = 0; v < nv; v++) {
+          const vec x = simd::load(p + v * W);
+          const ivec keep = (vec{} + (float)(v * W)) <= limit;
+          vmx = ((x > vmx) & keep) != 0 ? x : vmx;
         }
-        for (int s = t + 1; s < nk; s++) p[s] = 0.0f;  // causal mask
+        float mx = -INFINITY;
+        for (int l = 0; l < W; l++) mx = vmx[l] > mx ? vmx[l] : mx;
+        mx *= scale;
+        vec vsum = {};
+        for (int v = 0; v < nv; v++) {
+          const vec e = simd::exp_approx(simd::load(p + v * W) * scale - mx);
+          const vec pe = (vec{} + (float)(v * W)) <= limit ? e : vec{};
+          simd::store(p + v * W, pe);
+          vsum += pe;
+        }
+        float sum = 0;
+        for (int l = 0; l < W; l++) sum += vsum[l];
+        for (int s = nv * W; s < nk; s++) p[s] = 0.0f;
         lse[(size_t)bh * T + t] = mx + std::log(sum);
         inv[r] = 1.0f / sum;
       }
-      small_gemm(O, hp, S, Tp, 1, vv, hp, rows, hp, nk, false);
+      causal_probs_times(O, hp, S, Tp, vv, hp, t0, rows, hp);
       for (int r = 0; r < rows; r++) {
         float* o = out + ((size_t)b * T + t0 + r) * C + h * hs;
         const float* src = O + (size_t)r * hp;
@@ -111,7 +171,7 @@ void attention_forward_cpu(float* out, float* lse, const float* qkv, int B, int 
 // dS_ts = P_ts (dP_ts - D_t) * scale:
 //   dq_t += sum_{s<=t} dS_ts k_s;   dk_s += sum_{t>=s} dS_ts q_t;   dv_s += sum_{t>=s} P_ts dout_t.
 void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, const float* out,
-                            const float* lse, int B, int T, int C, int NH, int threads) {
+                            const float* lse, int B, int T, int C, int NH, int threads, ScratchArena* arena) {
   const HeadDims d(T, C / NH);
   const int hs = d.hs, hp = d.hp, Tp = d.Tp;
   const float scale = 1.0f / std::sqrt((float)hs);
@@ -119,11 +179,13 @@ void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, co
   // per thread: K (T, hp), K^T and V^T (hs, Tp), dK and dV (T, hp), Q, dO and dQ blocks (QB, hp),
   // P and dS (QB, Tp)
   const size_t per_thread = 3 * (size_t)T * hp + 2 * (size_t)hs * Tp + 3 * (size_t)QB * hp + 2 * (size_t)QB * Tp;
-  std::unique_ptr<float[]> scratch = alloc_scratch_floats(per_thread * threads, "attention_backward");
+  ScratchArena local;
+  float* const scratch = (arena ? *arena : local).floats(per_thread * threads, "attention_backward");
+  const vec lane = lane_index();
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (int bh = 0; bh < B * NH; bh++) {
     const int b = bh / NH, h = bh % NH;
-    float* kk = scratch.get() + per_thread * omp_get_thread_num();
+    float* kk = scratch + per_thread * omp_get_thread_num();
     float* dk = kk + (size_t)T * hp;
     float* dv = dk + (size_t)T * hp;
     float* kt = dv + (size_t)T * hp;
@@ -145,8 +207,8 @@ void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, co
       const size_t row0 = (size_t)b * T + t0;
       pack_rows(qb, base + (size_t)t0 * C3, C3, rows, hs, hp);
       pack_rows(dob, dout + row0 * C + h * hs, C, rows, hs, hp);
-      small_gemm(P, Tp, qb, hp, 1, kt, Tp, rows, nkp, hs, false);   // scores
-      small_gemm(dS, Tp, dob, hp, 1, vt, Tp, rows, nkp, hs, false);  // dP
+      causal_scores(P, Tp, qb, hp, kt, Tp, t0, rows, hs);    // scores
+      causal_scores(dS, Tp, dob, hp, vt, Tp, t0, rows, hs);  // dP
       for (int r = 0; r < rows; r++) {
         const int t = t0 + r;
         const float* o = out + (row0 + r) * C + h * hs;
@@ -157,16 +219,21 @@ void attention_backward_cpu(float* dqkv, const float* dout, const float* qkv, co
         const float l = lse_bh[t];
         float* p = P + (size_t)r * Tp;
         float* ds = dS + (size_t)r * Tp;
-#pragma omp simd
-        for (int s = 0; s <= t; s++) {
-          p[s] = simd::exp_approx(p[s] * scale - l);
-          ds[s] = p[s] * (ds[s] - Dt) * scale;
+        // whole vectors up to the one holding key t, lanes past t masked to zero, then zeros to nkp
+        const int nv = t / W + 1;
+        const vec limit = (vec{} + (float)t) - lane;
+        for (int v = 0; v < nv; v++) {
+          const ivec keep = (vec{} + (float)(v * W)) <= limit;
+          const vec pe = simd::exp_approx(simd::load(p + v * W) * scale - l);
+          const vec dse = pe * (simd::load(ds + v * W) - Dt) * scale;
+          simd::store(p + v * W, keep ? pe : vec{});
+          simd::store(ds + v * W, keep ? dse : vec{});
         }
-        for (int s = t + 1; s < nkp; s++) p[s] = ds[s] = 0.0f;
+        for (int s = nv * W; s < nkp; s++) p[s] = ds[s] = 0.0f;
       }
-      small_gemm(dqb, hp, dS, Tp, 1, kk, hp, rows, hp, nk, false);      // dQ = dS K
-      small_gemm(dk, hp, dS, 1, Tp, qb, hp, nk, hp, rows, true);        // dK += dS^T Q
-      small_gemm(dv, hp, P, 1, Tp, dob, hp, nk, hp, rows, true);        // dV += P^T dO
+      causal_probs_times(dqb, hp, dS, Tp, kk, hp, t0, rows, hp);         // dQ = dS K
+      causal_probs_t_times(dk, hp, dS, Tp, qb, hp, t0, rows, nk, hp);    // dK += dS^T Q
+      causal_probs_t_times(dv, hp, P, Tp, dob, hp, t0, rows, nk, hp);    // dV += P^T dO
       for (int r = 0; r < rows; r++) {
         float* dq = dqkv + (row0 + r) * C3 + h * hs;
         const float* src = dqb + (size_t)r * hp;

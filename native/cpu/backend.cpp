@@ -3,12 +3,17 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define AUTOSCALE_HAVE_MXCSR 1
+#endif
 
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "../backend.h"
 #include "../status.h"
@@ -16,13 +21,24 @@
 
 namespace autoscale {
 
-std::unique_ptr<float[]> alloc_scratch_floats(size_t n, const char* op) {
-  float* p = new (std::nothrow) float[n ? n : 1];
+ScratchArena::~ScratchArena() { std::free(data_); }
+
+float* ScratchArena::floats(size_t n, const char* op) {
+  if (n <= capacity_ && data_) return data_;
+  const size_t max_floats = (SIZE_MAX - 64) / sizeof(float);
+  // grow by at least half again, so a few slightly larger requests do not each reallocate
+  size_t want = n > capacity_ + capacity_ / 2 ? n : capacity_ + capacity_ / 2;
+  if (want > max_floats) want = n;
+  const size_t bytes = ((n > want ? n : want) * sizeof(float) + 63) / 64 * 64;
+  void* p = n <= max_floats ? std::aligned_alloc(64, bytes ? bytes : 64) : nullptr;
   if (!p)
     throw NativeError(ErrorCode::OutOfMemory, std::string(op) + ": could not allocate " +
                                                   std::to_string(n * sizeof(float)) +
                                                   " bytes of host scratch memory");
-  return std::unique_ptr<float[]>(p);
+  std::free(data_);
+  data_ = static_cast<float*>(p);
+  capacity_ = bytes / sizeof(float);
+  return data_;
 }
 
 namespace {
@@ -45,6 +61,32 @@ void* aligned_host_alloc(size_t n, size_t elem_size) {
                           " bytes of host memory");
   return p;
 }
+
+// Denormal floats take a slow microcode path on x86 (tens to hundreds of cycles per operation);
+// a GPT's tiny gradients and AdamW's v reach them. Every op runs with flush-to-zero and
+// denormals-are-zero (MXCSR bits 15 and 6) and then restores the caller's mode, so the thread that
+// called (Node's own threads included) keeps IEEE semantics. OpenMP worker threads are created
+// by the calling thread while the mode is set and inherit it; a team made before (by other code
+// on that thread) is switched once, in flush_team().
+#if defined(AUTOSCALE_HAVE_MXCSR)
+constexpr unsigned kFlushDenormals = 0x8040;
+class DenormalsFlushed {
+ public:
+  DenormalsFlushed() : saved_(_mm_getcsr()) {
+    if ((saved_ & kFlushDenormals) != kFlushDenormals) _mm_setcsr(saved_ | kFlushDenormals);
+  }
+  ~DenormalsFlushed() {
+    if ((saved_ & kFlushDenormals) != kFlushDenormals) _mm_setcsr(saved_);
+  }
+  DenormalsFlushed(const DenormalsFlushed&) = delete;
+  DenormalsFlushed& operator=(const DenormalsFlushed&) = delete;
+
+ private:
+  unsigned saved_;
+};
+#else
+struct DenormalsFlushed {};  // other architectures: IEEE denormals (no FTZ/DAZ here)
+#endif
 
 class CpuBackend : public Backend {
  public:
@@ -77,56 +119,100 @@ class CpuBackend : public Backend {
 
   void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B,
                        int T, int C) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     encoder_forward_cpu(out, tokens, wte, wpe, B, T, C, threads_);
   }
   void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B,
                         int T, int C) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     encoder_backward_cpu(dwte, dwpe, dout, tokens, B, T, C, threads_);
   }
   void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                          const float* bias, int N, int C) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     layernorm_forward_cpu(out, mean, rstd, inp, weight, bias, N, C, threads_);
+  }
+  void residual_layernorm_forward(float* res, float* out, float* mean, float* rstd, const float* a, const float* b,
+                                  const float* weight, const float* bias, int N, int C) override {
+    const DenormalsFlushed flushed;
+    flush_team();
+    residual_layernorm_forward_cpu(res, out, mean, rstd, a, b, weight, bias, N, C, threads_);
   }
   void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                           const float* inp, const float* weight, const float* mean, const float* rstd,
                           int N, int C) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     layernorm_backward_cpu(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C, threads_);
   }
   void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N,
                       int C, int OC) override {
-    matmul_forward_cpu(out, inp, weight, bias, N, C, OC, threads_);
+    const DenormalsFlushed flushed;
+    flush_team();
+    matmul_forward_cpu(out, inp, weight, bias, N, C, OC, threads_, &scratch_);
   }
   void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                        const float* weight, int N, int C, int OC) override {
-    matmul_backward_cpu(dinp, dweight, dbias, dout, inp, weight, N, C, OC, threads_);
+    const DenormalsFlushed flushed;
+    flush_team();
+    matmul_backward_cpu(dinp, dweight, dbias, dout, inp, weight, N, C, OC, threads_, &scratch_);
+  }
+  void matmul_backward_overwrite(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                 const float* weight, int N, int C, int OC) override {
+    const DenormalsFlushed flushed;
+    flush_team();
+    AUTOSCALE_CHECK(dinp != nullptr, "matmul_backward_overwrite: dinp is required");
+    matmul_backward_cpu(dinp, dweight, dbias, dout, inp, weight, N, C, OC, threads_, &scratch_, true);
   }
   void attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C,
                          int NH) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     AUTOSCALE_CHECK(NH > 0 && C % NH == 0, "attention_forward: NH must divide C");
-    attention_forward_cpu(out, lse, qkv, B, T, C, NH, threads_);
+    attention_forward_cpu(out, lse, qkv, B, T, C, NH, threads_, &scratch_);
   }
   void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
                           const float* lse, int B, int T, int C, int NH) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     AUTOSCALE_CHECK(NH > 0 && C % NH == 0, "attention_backward: NH must divide C");
-    attention_backward_cpu(dqkv, dout, qkv, out, lse, B, T, C, NH, threads_);
+    attention_backward_cpu(dqkv, dout, qkv, out, lse, B, T, C, NH, threads_, &scratch_);
   }
   void gelu_forward(float* out, const float* inp, size_t N) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     gelu_forward_cpu(out, inp, N, threads_);
   }
   void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     gelu_backward_cpu(dinp, inp, dout, N, threads_);
+  }
+  void gelu_backward_overwrite(float* dinp, const float* inp, const float* dout, size_t N) override {
+    const DenormalsFlushed flushed;
+    flush_team();
+    gelu_backward_cpu(dinp, inp, dout, N, threads_, true);
   }
   // residual_forward and add_inplace are one line each: they live here, not in a file of their own.
   void residual_forward(float* out, const float* a, const float* b, size_t N) override {
+    const DenormalsFlushed flushed;
+    flush_team();
 #pragma omp parallel for simd num_threads(threads_) schedule(static)
     for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
   }
   void add_inplace(float* dst, const float* src, size_t N) override {
+    const DenormalsFlushed flushed;
+    flush_team();
 #pragma omp parallel for simd num_threads(threads_) schedule(static)
     for (size_t i = 0; i < N; i++) dst[i] += src[i];
   }
   void softmax_cross_entropy(float* losses, float* dlogits, const float* logits,
                              const int32_t* targets, float dloss, int N, int V) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     for (int n = 0; n < N; n++)
       AUTOSCALE_CHECK(targets[n] < V, "softmax_cross_entropy: target " + std::to_string(targets[n]) +
                                           " at row " + std::to_string(n) + " is not below V = " +
@@ -135,6 +221,8 @@ class CpuBackend : public Backend {
   }
   // Partial sums over fixed blocks, added in block order: the same bits for any thread count.
   double sum_squares(const float* x, size_t n) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     const size_t blocks = (n + kSumBlock - 1) / kSumBlock;
     std::unique_ptr<double[]> partial(new (std::nothrow) double[blocks ? blocks : 1]);
     if (!partial)
@@ -155,13 +243,38 @@ class CpuBackend : public Backend {
   void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, float lr,
                     float beta1, float beta2, float eps, float weight_decay, int step,
                     float grad_scale) override {
+    const DenormalsFlushed flushed;
+    flush_team();
     AUTOSCALE_CHECK(step >= 1, "adamw_update: step starts at 1");
     adamw_update_cpu(params, grads, m, v, n, lr, beta1, beta2, eps, weight_decay, step, grad_scale,
                      threads_);
   }
 
+  void adamw_update_spans(float* params, const float* grads, float* m, float* v,
+                          const std::vector<DecaySpan>& spans, float lr, float beta1, float beta2, float eps,
+                          float weight_decay, int step, float grad_scale) override {
+    const DenormalsFlushed flushed;
+    flush_team();
+    AUTOSCALE_CHECK(step >= 1, "adamw_update_spans: step starts at 1");
+    adamw_update_spans_cpu(params, grads, m, v, spans.data(), spans.size(), lr, beta1, beta2, eps, weight_decay,
+                           step, grad_scale, threads_);
+  }
+
  private:
+  // Sets FTZ/DAZ on the OpenMP team of the calling thread once (see DenormalsFlushed); the
+  // calling thread itself is covered by the op's DenormalsFlushed.
+  void flush_team() {
+#if defined(AUTOSCALE_HAVE_MXCSR)
+    if (threads_ < 2 || team_flushed_for_ == std::this_thread::get_id()) return;
+#pragma omp parallel num_threads(threads_)
+    _mm_setcsr(_mm_getcsr() | kFlushDenormals);
+    team_flushed_for_ = std::this_thread::get_id();
+#endif
+  }
+
   int threads_;
+  ScratchArena scratch_;  // GEMM packing and attention tiles, reused by every call
+  std::thread::id team_flushed_for_;
 };
 
 }  // namespace

@@ -9,30 +9,49 @@ namespace autoscale {
 namespace {
 constexpr float kEps = 1e-5f;
 constexpr int kChannelBlock = 64;  // channels per task in the weight/bias gradient reduction
+
+// One row: o = (x - mean) * rstd * weight + bias, mean and rstd returned.
+inline void layernorm_row(float* o, float& mean, float& rstd, const float* x, const float* weight, const float* bias,
+                          int C) {
+  // Two passes (mean, then centred variance) for accuracy; double accumulators because a
+  // row can be thousands of channels wide.
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int c = 0; c < C; c++) s += x[c];
+  const float m = (float)(s / C);
+  double v = 0;
+#pragma omp simd reduction(+ : v)
+  for (int c = 0; c < C; c++) {
+    const float d = x[c] - m;
+    v += (double)d * d;
+  }
+  const float r = (float)(1.0 / std::sqrt(v / C + kEps));
+  for (int c = 0; c < C; c++) o[c] = (x[c] - m) * r * weight[c] + bias[c];
+  mean = m;
+  rstd = r;
+}
+
 }  // namespace
 
 void layernorm_forward_cpu(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int N, int C, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
+  for (int n = 0; n < N; n++)
+    layernorm_row(out + (size_t)n * C, mean[n], rstd[n], inp + (size_t)n * C, weight, bias, C);
+}
+
+// res (N,C) = a + b, then out = LayerNorm(res): one pass over a and b, the row still in L1 for the
+// normalisation. The same bits as residual_forward followed by layernorm_forward.
+void residual_layernorm_forward_cpu(float* res, float* out, float* mean, float* rstd, const float* a, const float* b,
+                                    const float* weight, const float* bias, int N, int C, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (int n = 0; n < N; n++) {
-    const float* x = inp + (size_t)n * C;
-    float* o = out + (size_t)n * C;
-    // Two passes (mean, then centred variance) for accuracy; double accumulators because a
-    // row can be thousands of channels wide.
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int c = 0; c < C; c++) s += x[c];
-    const float m = (float)(s / C);
-    double v = 0;
-#pragma omp simd reduction(+ : v)
-    for (int c = 0; c < C; c++) {
-      const float d = x[c] - m;
-      v += (double)d * d;
-    }
-    const float r = (float)(1.0 / std::sqrt(v / C + kEps));
-    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * r * weight[c] + bias[c];
-    mean[n] = m;
-    rstd[n] = r;
+    float* r = res + (size_t)n * C;
+    const float* x = a + (size_t)n * C;
+    const float* y = b + (size_t)n * C;
+#pragma omp simd
+    for (int c = 0; c < C; c++) r[c] = x[c] + y[c];
+    layernorm_row(out + (size_t)n * C, mean[n], rstd[n], r, weight, bias, C);
   }
 }
 

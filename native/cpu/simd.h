@@ -55,6 +55,40 @@ inline float exp_approx(float x) {
   return p * scale;
 }
 
+// exp_approx on a whole vector, the same operations lane by lane: for loops that GCC does not
+// vectorise by itself (a double-precision reduction next to the exp, a store to a buffer that may
+// alias the input).
+typedef int32_t ivec __attribute__((vector_size(W * sizeof(int32_t)), aligned(sizeof(int32_t))));
+inline vec exp_approx(vec x) {
+  const vec lo = vec{} - 87.3f, hi = vec{} + 88.3f;
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
+  const vec magic = vec{} + 12582912.0f;
+  const vec t = x * 1.44269504088896341f + magic;
+  const vec n = t - magic;
+  const vec r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  vec p = vec{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const ivec bits = ((ivec)t - (ivec)magic + 127) << 23;
+  return p * (vec)bits;
+}
+
+// A vector's lanes widened to double, in two halves (for sums that must not lose digits).
+typedef float half_vec __attribute__((vector_size(W / 2 * sizeof(float)), aligned(sizeof(float))));
+typedef double dvec __attribute__((vector_size(W / 2 * sizeof(double)), aligned(sizeof(double))));
+inline void widen(vec x, dvec& lo, dvec& hi) {
+  half_vec a, b;
+  std::memcpy(&a, &x, sizeof a);
+  std::memcpy(&b, reinterpret_cast<const char*>(&x) + sizeof a, sizeof b);
+  lo = __builtin_convertvector(a, dvec);
+  hi = __builtin_convertvector(b, dvec);
+}
+
 // One register tile of the small GEMM: C[0..R, 0..NV*W) (+)= A (R, K) @ B (K, NV*W), with
 // A(i, k) = a[i * ars + k * acs] (any strides: each element is broadcast from memory) and B
 // row-major with leading dimension ldb. K is summed in order, one FMA chain per element of C.

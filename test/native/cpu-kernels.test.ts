@@ -198,3 +198,25 @@ cpuTest('the blocked kernels give the same bits with 1, 2 and 3 threads', (t) =>
     run(threads).forEach((x, i) => t.deepEqual(bits(x), bits(one[i]!), `${names[i]} with ${threads} threads`));
   }
 });
+
+// ---- denormals ----
+
+// Denormal floats take a slow path on x86; the CPU backend runs every op with flush-to-zero and
+// denormals-are-zero set (native/cpu/backend.cpp) and restores the calling thread's mode after it.
+const x86 = process.arch === 'x64' || process.arch === 'ia32';
+(haveCpu && x86 ? test : test.skip)('CPU ops flush denormals to zero, in every thread, and leave the caller in IEEE mode', (t) => {
+  const tiny = 1e-39; // a float32 denormal (the smallest normal float32 is 1.18e-38)
+  t.true(Math.fround(tiny) > 0 && Math.fround(tiny) < 1.1754943508222875e-38);
+  for (const threads of [1, 2]) {
+    const n = 4096; // enough elements for both threads of the team to take a share
+    const a = new Float32Array(n).fill(tiny);
+    const b = new Float32Array(n);
+    const out = new Float32Array(n).fill(7);
+    runOp('cpu', 'residual_forward', [out, a, b], [n], [], { threads });
+    // DAZ reads the denormal inputs as 0, so a + 0 is exactly 0 in every element
+    t.deepEqual(out, new Float32Array(n), `residual_forward with ${threads} thread(s)`);
+  }
+  // this (the calling) thread still computes denormal doubles: FTZ would make the quotient 0
+  const operands = new Float64Array([2.5e-308, 4]);
+  t.true(operands[0]! / operands[1]! > 0, 'the caller keeps gradual underflow');
+});

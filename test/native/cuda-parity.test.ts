@@ -62,17 +62,19 @@ const MATMUL: Record<Precision, Tol> = {
   tf32: { atol: 5e-3, rtol: 0 },
   bf16: { atol: 3e-2, rtol: 0 },
 };
-const MATMUL_OPS = new Set(['matmul_forward', 'matmul_backward']);
+const MATMUL_OPS = new Set(['matmul_forward', 'matmul_backward', 'matmul_backward_overwrite']);
 /** fp32 tolerance class of each op (matmuls: MATMUL[precision]). */
 const OP_TOL: Record<string, Tol> = {
   encoder_forward: ELEMENTWISE,
   encoder_backward: REDUCTION, // sums over the batch and over repeated tokens
   layernorm_forward: REDUCTION,
+  residual_layernorm_forward: REDUCTION,
   layernorm_backward: REDUCTION,
   attention_forward: REDUCTION,
   attention_backward: REDUCTION,
   gelu_forward: ELEMENTWISE,
   gelu_backward: ELEMENTWISE,
+  gelu_backward_overwrite: ELEMENTWISE,
   residual_forward: ELEMENTWISE,
   add_inplace: ELEMENTWISE,
   softmax_cross_entropy: REDUCTION,
@@ -105,6 +107,10 @@ const CASES: Record<string, OpCase[]> = {
     { label: 'N=300 C=768', ints: { N: 300, C: 768 } },
     { label: 'odd N=7 C=13', ints: { N: 7, C: 13 } },
   ],
+  residual_layernorm_forward: [
+    { label: 'N=300 C=768', ints: { N: 300, C: 768 } },
+    { label: 'odd N=7 C=13', ints: { N: 7, C: 13 } },
+  ],
   layernorm_backward: [
     { label: 'N=1000 C=768 (many row chunks)', ints: { N: 1000, C: 768 } },
     { label: 'odd N=7 C=13', ints: { N: 7, C: 13 } },
@@ -120,6 +126,10 @@ const CASES: Record<string, OpCase[]> = {
     { label: 'N=4096 C=64 OC=96 (split-K dweight)', ints: { N: 4096, C: 64, OC: 96 } },
     { label: 'N=64 C=96 OC=1001 no dbias (LM head, odd OC)', ints: { N: 64, C: 96, OC: 1001 }, nulls: ['dbias'] },
     { label: 'odd N=37 C=13 OC=11 no dinp', ints: { N: 37, C: 13, OC: 11 }, nulls: ['dinp'] },
+  ],
+  matmul_backward_overwrite: [
+    { label: 'N=300 C=256 OC=200', ints: { N: 300, C: 256, OC: 200 } },
+    { label: 'N=64 C=96 OC=1001 no dbias (LM head, odd OC)', ints: { N: 64, C: 96, OC: 1001 }, nulls: ['dbias'] },
   ],
   attention_forward: [
     { label: 'B=2 T=100 C=64 NH=4 (hs 16)', ints: { B: 2, T: 100, C: 64, NH: 4 } },
@@ -141,6 +151,10 @@ const CASES: Record<string, OpCase[]> = {
     { label: 'N=1001', ints: { N: 1001 } },
   ],
   gelu_backward: [
+    { label: 'N=4096', ints: { N: 4096 } },
+    { label: 'N=1001', ints: { N: 1001 } },
+  ],
+  gelu_backward_overwrite: [
     { label: 'N=4096', ints: { N: 4096 } },
     { label: 'N=1001', ints: { N: 1001 } },
   ],

@@ -6,7 +6,7 @@ import test from 'ava';
 import { Model, type ModelConfig } from '../../lib/native.js';
 import type { ProxyModel } from '../../lib/train.js';
 import { assertClose } from './compare.js';
-import { gptForwardLosses, mean } from './reference.js';
+import { adamwUpdate, gptForwardLosses, mean } from './reference.js';
 import { cyclicWindows, randomWindows } from './windows.js';
 
 const TINY: ModelConfig = { vocabSize: 11, contextLength: 5, width: 8, layers: 2, heads: 2 };
@@ -207,6 +207,40 @@ test('trainStep reports the loss before the update, the gradient norm, and count
   t.is(model.step, 1);
   t.notDeepEqual(model.getParameters(), params, 'the parameters moved');
   t.true(mean(await model.evalLoss(windows)) < before, 'one step lowers the loss on its own batch');
+  model.dispose();
+});
+
+test('trainStep applies AdamW to every tensor of the flat block, weight decay on matrices only (float64 reference)', async (t) => {
+  // Two steps with clipping: the second has non-zero m and v and a bias correction at step 2.
+  const optimizer = { beta1: 0.8, beta2: 0.9, eps: 1e-6, weightDecay: 0.5, gradClip: 0.05 };
+  const model = new Model(ODD, { seed: 4, batchSize: 2, optimizer });
+  const windows = randomWindows(ODD, 2, 8);
+  const lr = 3e-2;
+  let m = new Float64Array(model.numParameters);
+  let v = new Float64Array(model.numParameters);
+  for (const step of [1, 2]) {
+    const params = model.getParameters();
+    const { gradients } = await model.computeGradients(windows);
+    const norm = Math.sqrt(gradients.reduce((s, g) => s + g * g, 0));
+    const gradScale = norm > optimizer.gradClip ? optimizer.gradClip / norm : 1;
+    await model.trainStep(windows, lr);
+    const got = model.getParameters();
+    const nextM = new Float64Array(m.length);
+    const nextV = new Float64Array(v.length);
+    for (const p of model.parameterLayout) {
+      const slice = (x: Float32Array | Float64Array) => x.subarray(p.offset, p.offset + p.size);
+      const want = adamwUpdate(slice(params), slice(gradients), slice(m), slice(v), {
+        lr, beta1: optimizer.beta1, beta2: optimizer.beta2, eps: optimizer.eps,
+        weightDecay: p.weightDecay ? optimizer.weightDecay : 0, step, gradScale,
+      });
+      // fp32 update of fp32 values: a few roundings of terms of size lr (3e-2) -> atol 1e-6
+      assertClose(t, slice(got), want.params, { atol: 1e-6, rtol: 1e-5 }, `step ${step} ${p.name}`);
+      nextM.set(want.m, p.offset);
+      nextV.set(want.v, p.offset);
+    }
+    m = nextM;
+    v = nextV;
+  }
   model.dispose();
 });
 

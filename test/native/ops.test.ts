@@ -128,6 +128,37 @@ const REFERENCES: Record<string, OpReference> = {
     },
     tol: REDUCTION,
   },
+  residual_layernorm_forward: {
+    cases: [
+      { label: 'N=7 C=13', dims: { N: 7, C: 13 } },
+      { label: 'N=3 C=1', dims: { N: 3, C: 1 } },
+      { label: 'N=37 C=64', dims: { N: 37, C: 64 } },
+      // the sum's mean far from 0, as in layernorm_forward's offset case
+      { label: 'N=5 C=48, inputs offset by 10', dims: { N: 5, C: 48 }, variant: 'offset' },
+    ],
+    sizes: ({ N, C }) => ({
+      res: N! * C!, out: N! * C!, mean: N!, rstd: N!, a: N! * C!, b: N! * C!, weight: C!, bias: C!,
+    }),
+    build: (rng, { dims: { N, C }, variant }) => ({
+      tensors: {
+        res: filled(N! * C!),
+        out: filled(N! * C!),
+        mean: filled(N!),
+        rstd: filled(N!),
+        a: ref.randomNormal(rng, N! * C!, 1, variant === 'offset' ? 10 : 0),
+        b: ref.randomNormal(rng, N! * C!),
+        weight: ref.randomNormal(rng, C!, 0.5, 1),
+        bias: ref.randomNormal(rng, C!, 0.5),
+      },
+      floats: {},
+    }),
+    expect: ({ tensors: x }, { dims: { N, C } }) => {
+      const res = ref.residualForward(x.a!, x.b!);
+      const r = ref.layernormForward(res, x.weight!, x.bias!, N!, C!);
+      return { tensors: { res, out: r.out, mean: r.mean, rstd: r.rstd } };
+    },
+    tol: REDUCTION,
+  },
   layernorm_backward: {
     cases: [
       { label: 'N=7 C=13', dims: { N: 7, C: 13 } },
@@ -234,6 +265,45 @@ const REFERENCES: Record<string, OpReference> = {
     },
     tol: REDUCTION,
   },
+  // dinp is overwritten (its prior contents, random here, must not show); dweight, dbias accumulate
+  matmul_backward_overwrite: {
+    cases: [
+      { label: 'N=7 C=13 OC=5', dims: { N: 7, C: 13, OC: 5 } },
+      { label: 'N=7 C=13 OC=5, no dbias', dims: { N: 7, C: 13, OC: 5 }, variant: 'no-dbias' },
+      { label: 'N=1 C=1 OC=1', dims: { N: 1, C: 1, OC: 1 } },
+      { label: 'N=37 C=64 OC=96', dims: { N: 37, C: 64, OC: 96 } },
+      { label: 'N=65 C=17 OC=300 (dinp sums over two 256-deep panels)', dims: { N: 65, C: 17, OC: 300 } },
+    ],
+    sizes: ({ N, C, OC }) => ({
+      dinp: N! * C!,
+      dweight: OC! * C!,
+      dbias: OC!,
+      dout: N! * OC!,
+      inp: N! * C!,
+      weight: OC! * C!,
+    }),
+    build: (rng, { dims: { N, C, OC }, variant }) => ({
+      tensors: {
+        dinp: ref.randomNormal(rng, N! * C!),
+        dweight: ref.randomNormal(rng, OC! * C!),
+        dbias: variant === 'no-dbias' ? null : ref.randomNormal(rng, OC!),
+        dout: ref.randomNormal(rng, N! * OC!),
+        inp: ref.randomNormal(rng, N! * C!),
+        weight: ref.randomNormal(rng, OC! * C!, 1 / Math.sqrt(C!)),
+      },
+      floats: {},
+    }),
+    expect: ({ tensors: x }, { dims: { N, C, OC } }) => {
+      const dinp = new Float64Array(N! * C!);
+      const dweight = f64(x.dweight!);
+      const dbias = x.dbias ? f64(x.dbias) : null;
+      ref.matmulBackward(dinp, dweight, dbias, x.dout!, x.inp!, x.weight!, N!, C!, OC!);
+      const tensors: Record<string, ref.Vec> = { dinp, dweight };
+      if (dbias) tensors.dbias = dbias;
+      return { tensors };
+    },
+    tol: REDUCTION,
+  },
   attention_forward: {
     cases: [
       { label: 'B=2 T=5 C=8 NH=2', dims: { B: 2, T: 5, C: 8, NH: 2 } },
@@ -324,6 +394,29 @@ const REFERENCES: Record<string, OpReference> = {
     }),
     expect: ({ tensors: x }) => {
       const dinp = f64(x.dinp!);
+      ref.geluBackward(dinp, x.inp!, x.dout!);
+      return { tensors: { dinp } };
+    },
+    tol: ELEMENTWISE,
+  },
+  // dinp is overwritten: its prior contents (random here) must not show
+  gelu_backward_overwrite: {
+    cases: [
+      { label: 'N=7', dims: { N: 7 } },
+      { label: 'N=1', dims: { N: 1 } },
+      { label: 'N=1001', dims: { N: 1001 } },
+    ],
+    sizes: ({ N }) => ({ dinp: N!, inp: N!, dout: N! }),
+    build: (rng, { dims: { N } }) => ({
+      tensors: {
+        dinp: ref.randomNormal(rng, N!),
+        inp: ref.randomUniform(rng, N!, -6, 6),
+        dout: ref.randomNormal(rng, N!),
+      },
+      floats: {},
+    }),
+    expect: ({ tensors: x }, { dims: { N } }) => {
+      const dinp = new Float64Array(N!);
       ref.geluBackward(dinp, x.inp!, x.dout!);
       return { tensors: { dinp } };
     },
