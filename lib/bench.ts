@@ -25,7 +25,7 @@ export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freez
     config: { vocabSize: 50257, contextLength: 1024, width: 768, layers: 12, heads: 12 },
     batchSize: 4,
   },
-  demo: { name: 'demo', config: { vocabSize: 256, contextLength: 64, width: 64, layers: 2, heads: 4 }, batchSize: 8 },
+  demo: { name: 'demo', config: { vocabSize: 256, contextLength: 64, width: 64, layers: 2, heads: 4 }, batchSize: 16 },
 });
 
 /**

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   int threads = argc > 2 ? atoi(argv[2]) : 2;
   int reps = argc > 3 ? atoi(argv[3]) : 5;
   ModelConfig c; int B;
-  if (!strcmp(p, "demo")) { c = {256, 64, 64, 2, 4}; B = 8; }
+  if (!strcmp(p, "demo")) { c = {256, 64, 64, 2, 4}; B = 16; }
   else if (!strcmp(p, "cpu-a")) { c = {256, 256, 128, 4, 4}; B = 16; }
   else if (!strcmp(p, "cpu-b")) { c = {256, 256, 256, 6, 8}; B = 16; }
   else if (!strcmp(p, "cpu-c")) { c = {4096, 256, 384, 6, 6}; B = 8; }
