@@ -68,6 +68,8 @@ test('the verdict follows --max-relative-sd, and so does the recommendation', as
   const rec = lenient.recommendations[0]!;
   t.deepEqual(rec.scales, [1500, 3000]);
   t.regex(rec.text, /use "scales": \[1500, 3000\]/);
+  t.true(rec.text.includes(`the response falls from ${lenient.rows[0]!.mean!.toFixed(4)} to ${lenient.rows[1]!.mean!.toFixed(4)} between them`));
+  t.regex(rec.text, /Stable is necessary, not sufficient: .*noise audit/);
   t.regex(rec.text, /needs the base response stable down to about 0\.78 N/);
   t.regex(rec.text, /nothing below 1\.5k was measured: add a candidate near 1\.17k/);
   t.regex(rec.text, /the candidate just below 3k, 1\.5k \(below 0\.78 x 3k\), is stable too/);
