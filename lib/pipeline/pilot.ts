@@ -23,11 +23,13 @@ import { sharedSpec } from './spec.js';
 
 /**
  * Default largest relative seed SD (SD / mean of the base response) that counts as stable: 0.5%.
- * Measured on the demo model (width 64, 2 layers, context 64; base runs, 4 seeds), the scales past the unstable
- * phase had 0.1-0.4% (lr 3e-3 batch 8 at 900k: 0.2-0.4%; lr 1e-3 batch 8 at 300k: 0.17%; lr 6e-3 batch 8 at
- * 300k: 0.3%; lr 3e-3 batch 4 at 600k and 900k: 0.5% and 0.4%), and the ones inside it 1-7% (lr 3e-3 batch 8
- * at 300k: 2-3%; lr 1e-3 at 900k: 1.2%; lr 6e-3 at 900k: 5.4%; lr 1e-2 at 300k and 900k: 1.4% and 7.3%;
- * lr 3e-3 batch 4 at 300k: 1.1%). 0.5% sits in the gap, at the top of the stable group.
+ * Measured on the demo model (width 64, 2 layers, context 64; base runs, 4 seeds; docs/noise.md), the scales
+ * wholly before or after the escape from the plateau had 0.15-0.47% (lr 3e-3 batch 8 at 900k: 0.2-0.4%; lr 1e-3
+ * batch 8 at 300k: 0.17%; lr 6e-3 batch 8 at 300k: 0.3%; lr 1e-3 batch 16 at 300k and 900k: 0.25% and 0.28%),
+ * and the ones during it 0.8-7% (lr 3e-3 batch 8 at 300k: 2-3%; lr 1e-3 batch 8 at 900k: 1.2%; lr 6e-3 at 900k:
+ * 5.4%; lr 1e-2 at 300k and 900k: 1.4% and 7.3%; lr 3e-3 batch 4 at 300k and 450k: 1.1% and 0.78%). 0.5% sits in
+ * the gap, at the top of the stable group; lr 3e-3 batch 4 at 600k (0.51%, on its way down from 1.1% at 300k)
+ * falls just outside.
  */
 export const DEFAULT_MAX_RELATIVE_SD = 0.005;
 
@@ -221,16 +223,16 @@ export function pilotRow(
   return { lr, scale, seeds: finished.map((f) => f.seed), perSeed, failed, mean: m, sd, relativeSd, verdict, note: notes.length > 0 ? notes.join('; ') : null, keys };
 }
 
-// Measured on the demo (lr 3e-3, 2 seeds): 20k and 40k tokens gave 0.04% and 0.18%, "stable", while the mean
-// held-out loss was still 3.40 and 3.34 nats, the plateau before training takes off, where DDO fits come out
-// degenerate (lib/cli/run.ts DEMO_CONFIG). Agreement between seeds does not make the perturbations stand out.
-const NECESSARY_NOT_SUFFICIENT = 'Stable is necessary, not sufficient: seeds agree on an early plateau too, before training takes off; ' +
+// Seeds that agree show that a scale's runs do not end during the escape from the plateau; they do not show that
+// the perturbations move the response. Measured with the round-1 demo recipe (lr 3e-3, batch 8, 2 seeds): 20k and
+// 40k tokens gave 0.04% and 0.18%, "stable", at 3.40 and 3.34 nats, barely trained.
+const NECESSARY_NOT_SUFFICIENT = 'Stable is necessary, not sufficient: seeds agree on a plateau too, before the model learns to use its context; ' +
   'autoscale run\'s noise audit then checks that every perturbation stands out of the seed noise (SNR >= 3).';
 
 /**
- * The recommendation at one learning rate: the smallest two qualifying scales at least 2x apart, where a scale N
- * qualifies when it is stable and no candidate within its perturbation span below it (span.low N up to N) is
- * unstable; with the check of the candidate just below each recommended scale, or why none qualifies and what to
+ * The recommendation at one learning rate: the smallest two qualifying scales at least 2x apart with no unstable
+ * candidate between them, where a scale N qualifies when it is stable and no candidate within its perturbation span
+ * below it (span.low N up to N) is unstable; with the check of the candidate just below each recommended scale, or why none qualifies and what to
  * try. `rows` are that lr's rows, scales increasing.
  */
 export function recommend(lr: number, rows: readonly PilotRow[], span: { low: number; high: number }, maxRelativeSd: number): PilotRecommendation {
@@ -243,20 +245,30 @@ export function recommend(lr: number, rows: readonly PilotRow[], span: { low: nu
   const qualifies = (row: PilotRow): boolean =>
     row.verdict === 'stable' && !rows.some((r) => r.scale < row.scale && r.scale >= span.low * row.scale && r.verdict === 'unstable');
   const qualifying = rows.filter(qualifies);
+  // Two stable scales with an unstable candidate between them lie on either side of the unstable phase: the
+  // response changes regime between them, and AutoScale's geometric rule assumes it does not.
+  const unstableBetween = (a: PilotRow, b: PilotRow): PilotRow | undefined => rows.find((r) => r.scale > a.scale && r.scale < b.scale && r.verdict === 'unstable');
   let pair: [PilotRow, PilotRow] | null = null;
+  let straddling: [PilotRow, PilotRow, PilotRow] | null = null;
   for (const a of qualifying) {
     const b = qualifying.find((q) => q.scale >= 2 * a.scale);
-    if (b) {
+    if (!b) continue;
+    const between = unstableBetween(a, b);
+    if (!between) {
       pair = [a, b];
       break;
     }
+    straddling ??= [a, b, between];
   }
   const list = (verdict: PilotRow['verdict']): string => rows.filter((r) => r.verdict === verdict).map((r) => formatTokens(r.scale)).join(', ') || 'none';
   if (!pair) {
     const largest = rows[rows.length - 1]!.scale;
     const why = qualifying.length === 0
       ? `no candidate scale is stable (relative seed SD at most ${percent(maxRelativeSd)}) over its perturbation span`
-      : `only ${qualifying.map((r) => formatTokens(r.scale)).join(', ')} ${qualifying.length === 1 ? 'is' : 'are'} stable over the perturbation span, and AutoScale needs two scales at least 2x apart`;
+      : straddling
+        ? `${formatTokens(straddling[0].scale)} and ${formatTokens(straddling[1].scale)} are stable, but ${formatTokens(straddling[2].scale)} between them is not: ` +
+          'they lie on either side of the unstable phase, in two regimes that AutoScale\'s geometric rule does not bridge'
+        : `only ${qualifying.map((r) => formatTokens(r.scale)).join(', ')} ${qualifying.length === 1 ? 'is' : 'are'} stable over the perturbation span, and AutoScale needs two scales at least 2x apart`;
     return {
       lr,
       scales: null,

@@ -167,6 +167,12 @@ test('recommend picks the smallest two stable scales 2x apart, and not a scale w
   const gap = recommend(1e-3, [row(150e3, 0.03, 'unstable'), row(300e3, 0.003, 'stable'), row(900e3, 0.003, 'stable')], span, 0.005);
   t.deepEqual(gap.scales, [300e3, 900e3]);
   t.regex(gap.text, /the candidate just below 300k, 150k \(below 0\.87 x 300k\), is unstable: the span from 261k to 300k is not measured; add a candidate near 261k/);
+  // Stable before and after an unstable phase (lr 6e-3 on the demo: 300k 0.32%, 900k 5.45%): not a pair.
+  const straddle = recommend(1e-3, [row(300e3, 0.003, 'stable'), row(900e3, 0.05, 'unstable'), row(2.7e6, 0.003, 'stable')], span, 0.005);
+  t.is(straddle.scales, null);
+  t.regex(straddle.text, /300k and 2\.7M are stable, but 900k between them is not: they lie on either side of the unstable phase/);
+  // ... while a pair on one side of it still qualifies.
+  t.deepEqual(recommend(1e-3, [row(300e3, 0.003, 'stable'), row(900e3, 0.05, 'unstable'), row(2.7e6, 0.003, 'stable'), row(5.4e6, 0.002, 'stable')], span, 0.005).scales, [2.7e6, 5.4e6]);
   // One stable scale: none qualifies, with what to try.
   const one = recommend(1e-3, [row(300e3, 0.02, 'unstable'), row(900e3, 0.003, 'stable')], span, 0.005);
   t.is(one.scales, null);
