@@ -13,6 +13,7 @@ import { registerPredictCommand } from './cli/predict.js';
 import { registerDataCommand } from './cli/data.js';
 import { registerBenchCommand } from './cli/bench.js';
 import { registerEvalCommand } from './cli/eval.js';
+import { registerPilotCommand } from './cli/pilot.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInfoCommand(program);
   registerRunCommand(program);
+  registerPilotCommand(program);
   registerRunsCommand(program);
   registerTrainCommand(program);
   registerDdoCommand(program);

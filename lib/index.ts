@@ -149,3 +149,5 @@ export type {
 } from './report.js';
 export { runPipeline, tokensToReach, PROXY_RUN_FORMAT } from './pipeline/run.js';
 export type { PipelineHooks, PipelineOptions, PipelineResult, ProxyRunSpec } from './pipeline/run.js';
+export { DEFAULT_MAX_RELATIVE_SD, runPilot } from './pipeline/pilot.js';
+export type { PilotOptions, PilotRecommendation, PilotResult, PilotRow } from './pipeline/pilot.js';

@@ -61,7 +61,7 @@ export class ValidationFailedError extends Error {
 }
 
 /** The environment runSlots trains in, from the options, the setup and the open registry. */
-function slotsEnvironment(options: PipelineOptions, setup: Setup, registry: Registry, log: (line: string) => void): SlotsEnvironment {
+export function slotsEnvironment(options: PipelineOptions, setup: Setup, registry: Registry, log: (line: string) => void): SlotsEnvironment {
   const { config } = options;
   return {
     prepared: setup.prepared,
