@@ -89,6 +89,8 @@ export interface RunRecord<Result = unknown> {
   /** ISO-8601 time of the lease holder's last heartbeat, and the time the lease lapses without another. */
   leaseHeartbeatAt: string | null;
   leaseExpiresAt: string | null;
+  /** The queue worker that runs (or ran) the last attempt; null for a run trained by the local runner. */
+  worker: string | null;
 }
 
 interface RunRow {
@@ -110,6 +112,7 @@ interface RunRow {
   /** Milliseconds since the epoch. */
   lease_heartbeat: number | null;
   lease_expires: number | null;
+  worker: string | null;
 }
 
 const SCHEMA = `
@@ -131,12 +134,13 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 `;
 
-/** The lease columns, added to registries created before leases existed. */
-const LEASE_COLUMNS: [name: string, type: string][] = [
+/** The columns added after the first release (leases, the queue worker), added to older registry files on open. */
+const ADDED_COLUMNS: [name: string, type: string][] = [
   ['lease_owner', 'TEXT'],
   ['lease_scope', 'TEXT'],
   ['lease_heartbeat', 'INTEGER'],
   ['lease_expires', 'INTEGER'],
+  ['worker', 'TEXT'],
 ];
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -160,6 +164,7 @@ function toRecord<Result>(row: RunRow): RunRecord<Result> {
     leaseScope: row.lease_scope ?? null,
     leaseHeartbeatAt: isoOrNull(row.lease_heartbeat ?? null),
     leaseExpiresAt: isoOrNull(row.lease_expires ?? null),
+    worker: row.worker ?? null,
   };
 }
 
@@ -283,7 +288,7 @@ export class Registry {
       this.db.exec(SCHEMA);
       this.db.transaction(() => {
         const have = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
-        for (const [name, type] of LEASE_COLUMNS) if (!have.has(name)) this.db.exec(`ALTER TABLE runs ADD COLUMN ${name} ${type}`);
+        for (const [name, type] of ADDED_COLUMNS) if (!have.has(name)) this.db.exec(`ALTER TABLE runs ADD COLUMN ${name} ${type}`);
       }).immediate();
     } catch (error) {
       this.db.close();
@@ -306,7 +311,7 @@ export class Registry {
   }
 
   /** Marks a run running for an attempt (inserting it if new), inside a transaction; `lease` null: no lease. */
-  private begin(key: string, spec: unknown, label: string, exists: boolean, lease: LeaseTerms | null, now: Date): void {
+  private begin(key: string, spec: unknown, label: string, exists: boolean, lease: LeaseTerms | null, now: Date, worker: string | null = null): void {
     const stamp = now.toISOString();
     const owner = lease?.owner ?? null;
     const leaseScopeId = lease ? leaseScope() : null;
@@ -315,26 +320,27 @@ export class Registry {
     if (exists) {
       this.db
         .prepare(
-          `UPDATE runs SET status = 'running', label = ?, attempts = attempts + 1, started_at = ?, pid = ?,
+          `UPDATE runs SET status = 'running', label = ?, attempts = attempts + 1, started_at = ?, pid = ?, worker = ?,
              error = NULL, error_code = NULL, finished_at = NULL, duration_s = NULL,
              lease_owner = ?, lease_scope = ?, lease_heartbeat = ?, lease_expires = ? WHERE key = ?`,
         )
-        .run(label, stamp, process.pid, owner, leaseScopeId, heartbeat, expires, key);
+        .run(label, stamp, process.pid, worker, owner, leaseScopeId, heartbeat, expires, key);
     } else {
       this.db
         .prepare(
-          `INSERT INTO runs (key, label, spec, status, attempts, created_at, started_at, pid, lease_owner, lease_scope, lease_heartbeat, lease_expires)
-           VALUES (?, ?, ?, 'running', 1, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO runs (key, label, spec, status, attempts, created_at, started_at, pid, worker, lease_owner, lease_scope, lease_heartbeat, lease_expires)
+           VALUES (?, ?, ?, 'running', 1, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(key, label, canonicalJson(spec), stamp, stamp, process.pid, owner, leaseScopeId, heartbeat, expires);
+        .run(key, label, canonicalJson(spec), stamp, stamp, process.pid, worker, owner, leaseScopeId, heartbeat, expires);
     }
   }
 
   /**
-   * Marks a run as running (inserting it if new, counting an attempt) and returns its key, without a lease.
-   * Refuses to restart a finished run (the caller should have reused it) and one whose lease a live process holds.
+   * Marks a run as running (inserting it if new, counting an attempt) and returns its key, without a lease;
+   * `worker` names the queue worker of this attempt (null: the local runner). Refuses to restart a finished
+   * run (the caller should have reused it) and one whose lease a live process holds.
    */
-  start(spec: unknown, label: string, now: Date = new Date()): string {
+  start(spec: unknown, label: string, now: Date = new Date(), worker: string | null = null): string {
     const key = runKey(spec);
     this.db
       .transaction(() => {
@@ -343,7 +349,7 @@ export class Registry {
         if (row && row.status === 'running' && leaseIsLive(toRecord(row), now)) {
           throw new Error(`registry: run ${key.slice(0, 12)} (${label}) is being trained by ${row.lease_owner}; wait for it and reuse its result`);
         }
-        this.begin(key, spec, label, row !== undefined, null, now);
+        this.begin(key, spec, label, row !== undefined, null, now, worker);
       })
       .immediate();
     return key;

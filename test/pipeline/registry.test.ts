@@ -80,3 +80,25 @@ test('a registry file that is not a database is named with the fix, and left as 
   t.regex(error?.message ?? '', /Nothing was changed or deleted\. Fix: move it away \(e\.g\. `mv .*runs\.sqlite .*runs\.sqlite\.broken`/);
   t.deepEqual(readFileSync(file), garbage, 'the file is untouched');
 });
+
+test('each attempt records its queue worker, and a registry file from before the worker column gains it on open', async (t) => {
+  const file = tempFile();
+  // A registry as the first release wrote it: no worker column.
+  const Database = (await import('better-sqlite3')).default;
+  const old = new Database(file);
+  old.exec(`CREATE TABLE runs (key TEXT PRIMARY KEY, label TEXT NOT NULL, spec TEXT NOT NULL, status TEXT NOT NULL, result TEXT, error TEXT,
+    error_code TEXT, attempts INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, duration_s REAL, pid INTEGER)`);
+  old.prepare(`INSERT INTO runs (key, label, spec, status, attempts, created_at) VALUES ('k', 'old run', '{}', 'failed', 1, '2024-01-01T00:00:00Z')`).run();
+  old.close();
+
+  const registry = openRegistry(file);
+  t.is(registry.get('k')?.worker, null);
+  const key = registry.start({ seed: 3 }, 'queued', new Date(), 'gpu-box-1:4242');
+  t.is(registry.get(key)?.worker, 'gpu-box-1:4242');
+  // The worker was lost; another one retries the run.
+  registry.start({ seed: 3 }, 'queued', new Date(), 'gpu-box-2:77');
+  t.like(registry.get(key), { attempts: 2, worker: 'gpu-box-2:77' });
+  registry.start({ seed: 3 }, 'queued');
+  t.like(registry.get(key), { attempts: 3, worker: null });
+  registry.close();
+});
