@@ -1,6 +1,8 @@
 // The runner: runs proxy runs concurrently up to the machine's capacity, reports per-run and
 // overall progress (tokens/s, loss, ETA), and turns a failing run into a recorded outcome instead
-// of an exception. The only module that knows about concurrency.
+// of an exception. With lib/queue/ (the same runs spread over machines through BullMQ on Redis,
+// which plans its workers' capacity and prints its progress with the functions here), the only
+// place that knows about concurrency.
 import { availableParallelism } from 'node:os';
 import { formatCount, formatDuration } from './format.js';
 
@@ -74,12 +76,57 @@ export interface PoolOptions {
   now?: () => number;
 }
 
-interface Live {
+/** A run in flight, as the progress lines show it. */
+export interface LiveRun {
   label: string;
+  /** Training tokens of the whole run, and done so far. */
   tokens: number;
   done: number;
+  /** The latest training loss (NaN before the first step). */
   loss: number;
+  /** When it started (ms, the clock of `now`). */
   started: number;
+  /** Where it runs, when that is not this process (a queue worker's name). */
+  where?: string;
+}
+
+/**
+ * The overall progress line of a stage: runs done, failed, running (and waiting for a worker, when given),
+ * share of tokens, throughput and ETA.
+ *
+ * @example overallProgressLine({ completed: 3, runs: 7, failed: 0, running: 2, tokens: 5e4, totalTokens: 1e5, elapsedS: 10 })
+ * // '3/7 runs done, 2 running, 50% of tokens, 5.0k tok/s, ETA 0:10'
+ */
+export function overallProgressLine(p: {
+  completed: number;
+  runs: number;
+  failed: number;
+  running: number;
+  waiting?: number;
+  /** Tokens of the completed runs plus those done by the running ones. */
+  tokens: number;
+  totalTokens: number;
+  elapsedS: number;
+}): string {
+  const rate = p.elapsedS > 0 ? p.tokens / p.elapsedS : 0;
+  const eta = rate > 0 ? (p.totalTokens - p.tokens) / rate : Number.NaN;
+  const pct = p.totalTokens > 0 ? Math.floor((100 * p.tokens) / p.totalTokens) : 100;
+  const waiting = p.waiting === undefined ? '' : `, ${p.waiting} waiting`;
+  return `${p.completed}/${p.runs} runs done${p.failed ? ` (${p.failed} failed)` : ''}, ${p.running} running${waiting}, ${pct}% of tokens, ${formatCount(rate)} tok/s, ETA ${formatDuration(eta)}`;
+}
+
+/**
+ * The progress line of one running run (indented under the overall line).
+ *
+ * @example runProgressLine({ label: 'N=3k base', tokens: 3000, done: 1500, loss: 2.5, started: 0, where: 'gpu1:4242' }, 10_000)
+ * // '  N=3k base: 50% loss 2.500 150 tok/s ETA 0:10 on gpu1:4242'
+ */
+export function runProgressLine(run: LiveRun, now: number): string {
+  const seconds = (now - run.started) / 1000;
+  const rate = seconds > 0 ? run.done / seconds : 0;
+  const eta = rate > 0 ? (run.tokens - run.done) / rate : Number.NaN;
+  const where = run.where === undefined ? '' : ` on ${run.where}`;
+  return `  ${run.label}: ${Math.floor((100 * run.done) / Math.max(1, run.tokens))}% loss ${Number.isFinite(run.loss) ? run.loss.toFixed(3) : '-'} ${formatCount(rate)} tok/s ETA ${formatDuration(eta)}${where}`;
 }
 
 /**
@@ -96,7 +143,7 @@ export async function runPool<Result>(tasks: RunTask<Result>[], options: PoolOpt
   const log = options.log;
   const concurrency = Math.max(1, Math.floor(options.concurrency));
   const outcomes: TaskOutcome<Result>[] = new Array(tasks.length);
-  const live = new Map<number, Live>();
+  const live = new Map<number, LiveRun>();
   let totalTokens = tasks.reduce((sum, task) => sum + task.tokens, 0);
   const started = now();
   let doneTokens = 0; // of completed tasks
@@ -109,24 +156,14 @@ export async function runPool<Result>(tasks: RunTask<Result>[], options: PoolOpt
   const overall = (): string => {
     let tokens = doneTokens;
     for (const run of live.values()) tokens += run.done;
-    const elapsed = (now() - started) / 1000;
-    const rate = elapsed > 0 ? tokens / elapsed : 0;
-    const eta = rate > 0 ? (totalTokens - tokens) / rate : Number.NaN;
-    const pct = totalTokens > 0 ? Math.floor((100 * tokens) / totalTokens) : 100;
-    return `${completed}/${tasks.length - skipped} runs done${failed ? ` (${failed} failed)` : ''}, ${live.size} running, ${pct}% of tokens, ${formatCount(rate)} tok/s, ETA ${formatDuration(eta)}`;
-  };
-  const runLine = (run: Live): string => {
-    const seconds = (now() - run.started) / 1000;
-    const rate = seconds > 0 ? run.done / seconds : 0;
-    const eta = rate > 0 ? (run.tokens - run.done) / rate : Number.NaN;
-    return `  ${run.label}: ${Math.floor((100 * run.done) / Math.max(1, run.tokens))}% loss ${Number.isFinite(run.loss) ? run.loss.toFixed(3) : '-'} ${formatCount(rate)} tok/s ETA ${formatDuration(eta)}`;
+    return overallProgressLine({ completed, runs: tasks.length - skipped, failed, running: live.size, tokens, totalTokens, elapsedS: (now() - started) / 1000 });
   };
 
   const timer =
     log && tasks.length > 0
       ? setInterval(() => {
           log(`[runs] ${overall()}`);
-          for (const run of live.values()) log(runLine(run));
+          for (const run of live.values()) log(runProgressLine(run, now()));
         }, (options.progressEverySeconds ?? 10) * 1000)
       : undefined;
   timer?.unref();
@@ -141,7 +178,7 @@ export async function runPool<Result>(tasks: RunTask<Result>[], options: PoolOpt
         totalTokens -= task.tokens;
         continue;
       }
-      const run: Live = { label: task.label, tokens: task.tokens, done: 0, loss: Number.NaN, started: now() };
+      const run: LiveRun = { label: task.label, tokens: task.tokens, done: 0, loss: Number.NaN, started: now() };
       live.set(index, run);
       log?.(`[run] start ${task.label} (${formatCount(task.tokens)} tokens)`);
       let outcome: TaskOutcome<Result>;

@@ -219,6 +219,56 @@ export interface SlotsOutcome {
   diagnostics: string[];
 }
 
+/** True for a failure a rerun reuses instead of training again: deterministic (ERR_NON_FINITE), unless `retryFailed`. */
+export function isReusableFailure(record: RunRecord, retryFailed: boolean): boolean {
+  return record.status === 'failed' && record.errorCode === 'ERR_NON_FINITE' && !retryFailed;
+}
+
+/** Which runs of a stage the registry answers and which must be trained, for a runner that plans them all at once. */
+export interface SlotPartition {
+  /** Keys answered by the registry: a finished run, or a reusable failure. */
+  reused: Set<string>;
+  /** One slot per key still to train, in slot order. */
+  todo: RunSlot[];
+  /** Runs of `todo` whose lease another live process holds (it trains them now). */
+  leased: { slot: RunSlot; record: RunRecord }[];
+  /** Distinct keys among the slots. */
+  runs: number;
+  /** Reused failures, and a sentence on each. */
+  failed: number;
+  diagnostics: string[];
+}
+
+/**
+ * Splits the slots (each key once) into those the registry answers, by runSlots' rules (a finished run, or a
+ * failure isReusableFailure reuses), and those to train; names the ones another live process holds the lease of.
+ * The queue runner (lib/queue) plans with it.
+ */
+export function partitionSlots(slots: RunSlot[], registry: Registry, retryFailed: boolean): SlotPartition {
+  const reused = new Set<string>();
+  const todo: RunSlot[] = [];
+  const leased: SlotPartition['leased'] = [];
+  const diagnostics: string[] = [];
+  let failed = 0;
+  const seen = new Set<string>();
+  for (const slot of slots) {
+    if (seen.has(slot.key)) continue;
+    seen.add(slot.key);
+    const record = registry.get(slot.key);
+    if (record?.status === 'finished') {
+      reused.add(slot.key);
+    } else if (record && isReusableFailure(record, retryFailed)) {
+      reused.add(slot.key);
+      failed += 1;
+      diagnostics.push(`run ${record.label} failed before with ${record.errorCode} (deterministic): its failure is reused; \`autoscale run --retry-failed\` trains it again`);
+    } else {
+      todo.push(slot);
+      if (record?.status === 'running' && leaseIsLive(record)) leased.push({ slot, record });
+    }
+  }
+  return { reused, todo, leased, runs: seen.size, failed, diagnostics };
+}
+
 /** Resolves after `ms`, or rejects with an AbortError as soon as `signal` stops the pipeline. */
 function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -250,7 +300,7 @@ export async function runSlots(slots: RunSlot[], env: SlotsEnvironment): Promise
   const reused = new Set<string>();
   const diagnostics: string[] = [];
   let failed = 0;
-  const reusableFailure = (record: RunRecord): boolean => record.status === 'failed' && record.errorCode === 'ERR_NON_FINITE' && !env.retryFailed;
+  const reusableFailure = (record: RunRecord): boolean => isReusableFailure(record, env.retryFailed);
   /** Reuses what the registry answers now; the rest is free to train, or busy (leased by a live process). */
   const sortSlots = (pending: RunSlot[]): { free: RunSlot[]; busy: { slot: RunSlot; record: RunRecord }[] } => {
     const free: RunSlot[] = [];
