@@ -2,6 +2,8 @@
 // multipliers, target, seeds and backend. Validated field by field; every error names the field
 // and the fix. Everything but the domains, the scales and the target has a default.
 
+import { DEFAULT_QUEUE, queueNameProblem, redisUrlProblem } from './queue/redis-url.js';
+
 /** An invalid pipeline config. `field` is the JSON path of the offending value, e.g. "training.lr". */
 export class ConfigError extends Error {
   readonly code = 'ERR_CONFIG';
@@ -71,6 +73,13 @@ export interface IntervalSection {
 
 export type Backend = 'auto' | 'cpu' | 'cuda';
 
+export interface RunnerSection {
+  /** Redis URL of the queue runner (BullMQ); null: the local runner trains every run in this process. */
+  redis: string | null;
+  /** Queue name shared with the workers (`autoscale worker --queue`). */
+  queue: string;
+}
+
 export interface PipelineConfig {
   /** The data config of lib/data (domains, tokenizer, held-out split), or "demo" for the embedded corpus. */
   data: unknown;
@@ -96,6 +105,8 @@ export interface PipelineConfig {
   threadsPerRun: number | 'auto';
   /** Runs at once, or "auto" (the runner's capacity plan). */
   concurrency: number | 'auto';
+  /** Where the runs are trained: locally (the default) or by workers through a Redis queue. */
+  runner: RunnerSection;
   /** Optional validation at a larger scale: uniform vs the largest DDO optimum vs AutoScale, every seed. */
   validation: ValidationSection | null;
   /** Intervals from the seeds' replicates. */
@@ -132,6 +143,7 @@ export const DEFAULTS = {
   backend: 'auto' as const,
   threadsPerRun: 'auto' as const,
   concurrency: 'auto' as const,
+  runner: { redis: null, queue: DEFAULT_QUEUE },
   validation: null,
   intervals: { level: 0.9, draws: 400 } as IntervalSection,
   savingFractions: [0.5],
@@ -158,6 +170,8 @@ export function describeDefaults(): string {
     `  seeds      [0] (more seeds: each DDO run trained per seed, responses averaged)`,
     `  backend    "auto" (cuda when a device is present, else cpu); "cpu" | "cuda"`,
     `  threadsPerRun, concurrency  "auto" (runs x threads <= cores)`,
+    `  runner     {"redis": null, "queue": "${DEFAULT_QUEUE}"}: the runs train in this process; {"redis": "redis://host:6379"}`,
+    `             enqueues them for \`autoscale worker\` processes on other machines (BullMQ on Redis)`,
     `  validation null; {"scale": N, "evalPoints": 8, "savingFractions": [0.5]} trains uniform, the largest`,
     `             DDO optimum and AutoScale's prediction at N tokens on every seed, compares them seed by seed,`,
     `             and trains the non-uniform mixtures again at 0.5 N to measure their token saving`,
@@ -218,7 +232,7 @@ export function parsePipelineConfig(raw: unknown): PipelineConfig {
   if (!isObject(raw)) throw new ConfigError('(root)', 'the config must be a JSON object');
   checkKeys(
     raw,
-    ['$schema', 'data', 'model', 'training', 'eval', 'scales', 'target', 'base', 'multipliers', 'bounds', 'maxEpochs', 'seeds', 'backend', 'threadsPerRun', 'concurrency', 'validation', 'intervals', 'out', 'cacheDir'],
+    ['$schema', 'data', 'model', 'training', 'eval', 'scales', 'target', 'base', 'multipliers', 'bounds', 'maxEpochs', 'seeds', 'backend', 'threadsPerRun', 'concurrency', 'runner', 'validation', 'intervals', 'out', 'cacheDir'],
     '',
   );
   if (raw.data === undefined) throw new ConfigError('data', 'is required: a data config ({"domains": [...]}) or "demo" for the embedded corpus');
@@ -320,6 +334,25 @@ export function parsePipelineConfig(raw: unknown): PipelineConfig {
   const threadsPerRun = raw.threadsPerRun === undefined || raw.threadsPerRun === 'auto' ? 'auto' : number(raw.threadsPerRun, 'threadsPerRun', { integer: true, min: 1, max: 1024 });
   const concurrency = raw.concurrency === undefined || raw.concurrency === 'auto' ? 'auto' : number(raw.concurrency, 'concurrency', { integer: true, min: 1, max: 4096 });
 
+  const runnerRaw = raw.runner ?? {};
+  if (!isObject(runnerRaw)) throw new ConfigError('runner', 'must be an object {"redis": "redis://host:6379", "queue": "autoscale"}');
+  checkKeys(runnerRaw, ['redis', 'queue'], 'runner');
+  let redis: string | null = null;
+  if (runnerRaw.redis !== undefined && runnerRaw.redis !== null) {
+    if (typeof runnerRaw.redis !== 'string') throw new ConfigError('runner.redis', 'must be a Redis URL string or null (the local runner)');
+    const problem = redisUrlProblem(runnerRaw.redis);
+    if (problem) throw new ConfigError('runner.redis', problem);
+    redis = runnerRaw.redis;
+  }
+  let queue: string = DEFAULT_QUEUE;
+  if (runnerRaw.queue !== undefined) {
+    if (typeof runnerRaw.queue !== 'string') throw new ConfigError('runner.queue', `must be a queue name string, got ${JSON.stringify(runnerRaw.queue)}`);
+    const problem = queueNameProblem(runnerRaw.queue);
+    if (problem) throw new ConfigError('runner.queue', problem);
+    queue = runnerRaw.queue;
+  }
+  const runner: RunnerSection = { redis, queue };
+
   let validation: ValidationSection | null = null;
   if (raw.validation !== undefined && raw.validation !== null) {
     if (!isObject(raw.validation)) throw new ConfigError('validation', 'must be null or {"scale": N, "evalPoints": 8}');
@@ -367,6 +400,7 @@ export function parsePipelineConfig(raw: unknown): PipelineConfig {
     backend,
     threadsPerRun,
     concurrency,
+    runner,
     validation,
     intervals,
     out: text(raw.out, 'out', DEFAULTS.out),
