@@ -14,6 +14,7 @@ import { registerDataCommand } from './cli/data.js';
 import { registerBenchCommand } from './cli/bench.js';
 import { registerEvalCommand } from './cli/eval.js';
 import { registerPilotCommand } from './cli/pilot.js';
+import { registerWorkerCommand } from './cli/worker.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerDataCommand(program);
   registerBenchCommand(program);
   registerEvalCommand(program);
+  registerWorkerCommand(program);
   return program;
 }
 

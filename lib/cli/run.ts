@@ -104,12 +104,15 @@ export function registerRunCommand(program: Command): void {
     .option('--cache <dir>', 'cache folder: run registry, checkpoints, data (overrides "cacheDir")')
     .option('--seeds <list>', 'seeds to train every run with, overriding the config\'s "seeds" (e.g. 3,4,5: a second, independent demo)')
     .option('--level <p>', 'central probability of every interval, overriding "intervals.level" (default 0.9)')
+    .option('--redis <url>', 'train the runs on `autoscale worker` processes through this Redis (redis://host:6379; sets "runner.redis")')
+    .option('--queue <name>', 'queue name shared with the workers (sets "runner.queue"; default "autoscale")')
     .option('--retry-failed', 'train again the runs that failed with a NaN loss (by default their failure is reused)')
     .option('--quiet', 'no progress lines on stderr')
     .addHelpText('after', `\n${describeDefaults()}\n\nThe demo config (--demo):\n${JSON.stringify(DEMO_CONFIG, null, 2)}\n\n` +
       'Interrupt with Ctrl-C (or kill): finished runs are kept in the registry and running ones resume from their\n' +
-      'checkpoints when the same command runs again.')
-    .action(async (file: string | undefined, options: { demo?: boolean; out?: string; cache?: string; seeds?: string; level?: string; retryFailed?: boolean; quiet?: boolean }) => {
+      'checkpoints when the same command runs again. With --redis, runs already queued stay queued and the\n' +
+      'workers keep training them; the same command collects their results.')
+    .action(async (file: string | undefined, options: { demo?: boolean; out?: string; cache?: string; seeds?: string; level?: string; redis?: string; queue?: string; retryFailed?: boolean; quiet?: boolean }) => {
       if (!file && !options.demo) throw new Error('give a config file (autoscale run config.json) or --demo; see autoscale run --help');
       if (file && options.demo) throw new Error('give either a config file or --demo, not both');
       let raw: Record<string, unknown>;
@@ -137,6 +140,10 @@ export function registerRunCommand(program: Command): void {
         const level = Number(options.level);
         if (!(level > 0 && level < 1)) throw new Error(`--level "${options.level}" must be a probability strictly between 0 and 1, e.g. 0.9`);
         raw.intervals = { ...((raw.intervals as Record<string, unknown> | undefined) ?? {}), level };
+      }
+      // --redis and --queue set the config's "runner" (a runner that is not an object is left for the config check to name).
+      if ((options.redis !== undefined || options.queue !== undefined) && (raw.runner === undefined || (typeof raw.runner === 'object' && raw.runner !== null))) {
+        raw.runner = { ...(raw.runner as object | undefined), ...(options.redis !== undefined ? { redis: options.redis } : {}), ...(options.queue !== undefined ? { queue: options.queue } : {}) };
       }
       const config: PipelineConfig = parsePipelineConfig(raw);
       const log = options.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);

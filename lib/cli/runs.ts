@@ -66,7 +66,7 @@ export function registerRunsCommand(program: Command): void {
               loss === null ? '-' : loss.toFixed(4),
               r.durationS === null ? '-' : r.durationS.toFixed(1),
               String(r.attempts),
-              r.label + (r.error ? `: ${r.error}${r.errorCode ? ` [${r.errorCode}]` : ''}` : ''),
+              r.label + (r.worker ? ` (worker ${r.worker})` : '') + (r.error ? `: ${r.error}${r.errorCode ? ` [${r.errorCode}]` : ''}` : ''),
             ].join('\t'),
           );
         }

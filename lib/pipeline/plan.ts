@@ -28,6 +28,8 @@ export interface RunSlot {
 
 /** What every proxy run of a config shares. */
 export interface Setup {
+  /** The validated data config `prepared` was prepared from (queue workers prepare from it too). */
+  dataConfig: DataConfig;
   prepared: PreparedData;
   /** Domain names in PreparedData order. */
   domains: string[];
@@ -36,6 +38,8 @@ export interface Setup {
   evalSet: EvalSet;
   /** Absolute cache folder: data, registry, checkpoints. */
   cacheDir: string;
+  /** The shard cache folder inside it. */
+  dataCacheDir: string;
   shared: SharedSpec;
 }
 
@@ -56,10 +60,11 @@ export interface DataSource {
 export async function setUp(config: PipelineConfig, source: DataSource, log: (line: string) => void): Promise<Setup> {
   const baseDir = source.baseDir ?? process.cwd();
   const cacheDir = path.resolve(config.cacheDir);
+  const dataCacheDir = path.join(cacheDir, 'data');
   const dataConfig = source.dataConfig ?? parseDataConfig(config.data, baseDir, 'data.');
   log(`[data] preparing ${dataConfig.domains.length} domains (${dataConfig.tokenizer} tokenizer)`);
   const prepared = await prepareData(dataConfig, {
-    cacheDir: path.join(cacheDir, 'data'),
+    cacheDir: dataCacheDir,
     onProgress: (p) => {
       if (p.phase === 'done' || p.phase === 'cached') log(`[data] ${p.domain}: ${p.phase === 'cached' ? 'cached' : 'tokenized'}, ${formatCount(p.tokens)} tokens`);
     },
@@ -76,11 +81,12 @@ export async function setUp(config: PipelineConfig, source: DataSource, log: (li
 
   const info = backendInfo();
   const backend: 'cpu' | 'cuda' = config.backend === 'auto' ? (info.backends.cuda.available ? 'cuda' : 'cpu') : config.backend;
-  if (backend === 'cuda' && !info.backends.cuda.available) {
+  // With a queue runner the workers train, so a coordinator without a GPU may plan CUDA runs (the workers check).
+  if (backend === 'cuda' && !info.backends.cuda.available && config.runner.redis === null) {
     throw new Error(`config: backend: "cuda" but CUDA is unavailable (${info.backends.cuda.reason ?? 'no device'}); use "auto" or "cpu"`);
   }
   const shared = sharedSpec(config, prepared, backend, info.version);
-  return { prepared, domains, evalWeights, evalSet, cacheDir, shared };
+  return { dataConfig, prepared, domains, evalWeights, evalSet, cacheDir, dataCacheDir, shared };
 }
 
 /** A slot of its spec: the key and the pipeline's bookkeeping around it. */

@@ -80,6 +80,19 @@ export function slotsEnvironment(options: PipelineOptions, setup: Setup, registr
 }
 
 /**
+ * The runner of the stages: the local pool (runSlots), or, with `config.runner.redis`, the queue runner
+ * (lib/queue), loaded only then so that a local pipeline needs no Redis client.
+ */
+function slotsRunner(config: PipelineConfig, setup: Setup): (slots: RunSlot[], env: SlotsEnvironment) => Promise<SlotsOutcome> {
+  const { redis, queue } = config.runner;
+  if (redis === null) return runSlots;
+  return async (slots, env) => {
+    const { queueSlots } = await import('../queue/coordinator.js');
+    return queueSlots(slots, { ...env, data: { config: setup.dataConfig, cacheDir: setup.dataCacheDir }, queue: { redis, queue } });
+  };
+}
+
+/**
  * Trains one proxy run of a config (or finds it in the registry): `autoscale train`.
  *
  * @example
@@ -128,13 +141,14 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   const registry = openRegistry(path.join(setup.cacheDir, 'runs.sqlite'));
   try {
     const env = slotsEnvironment(options, setup, registry, log);
+    const trainSlots = slotsRunner(config, setup);
 
     // Proxy runs at every DDO scale, all in one pool, once every run and the target fit the data's supply.
     const plans = planDdo(config, setup);
     const budget = checkPipelineBudget(config, setup, plans);
     for (const note of budget.notes) log(`[plan] ${note}`);
     const ddoSlots = plans.flatMap((p) => p.slots);
-    const ddoRun = await runSlots(ddoSlots, env);
+    const ddoRun = await trainSlots(ddoSlots, env);
 
     // DDO per scale.
     const diagnostics: string[] = [...budget.notes, ...ddoRun.diagnostics];
@@ -183,7 +197,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       for (const d of atValidation.capped) diagnostics.push(`validation: the AutoScale mixture at N=${formatTokens(plan.scale)} is capped at ${d}'s training tokens x maxEpochs; the rest was redistributed`);
       diagnostics.push(...checkValidationRuns(plan.slots, budgetSupply(setup, config.maxEpochs)));
       validationSlots = plan.slots;
-      validationRun = await runSlots(validationSlots, env);
+      validationRun = await trainSlots(validationSlots, env);
       diagnostics.push(...validationRun.diagnostics);
       validation = validationSummary(plan, registry, evalWeights, config.intervals.level);
       for (const curve of validation.curves) {
