@@ -1,0 +1,233 @@
+// The queue runner against a real Redis (started here on a free port, with a password): a pipeline through
+// worker processes writes the local runner's compositions bit for bit; a NaN run fails once and is not
+// retried; a run much longer than the lock keeps it; a worker whose data differs from the spec's refuses
+// with both keys; no log line shows the password.
+import test from 'ava';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { runPipeline } from '../../lib/pipeline/run.js';
+import { setUp, trainSlot } from '../../lib/pipeline/plan.js';
+import { parsePipelineConfig } from '../../lib/pipeline-config.js';
+import { queueSlots } from '../../lib/queue/coordinator.js';
+import { startQueueWorker } from '../../lib/queue/worker.js';
+import { openRegistry } from '../../lib/registry.js';
+import type { ProxyModel } from '../../lib/train.js';
+import { tinySetup } from '../pipeline/fixtures/tiny.js';
+import { redisMissing, startRedis, startWorkerProcess, waitFor, type TestRedis, type WorkerProcess } from './fixtures/redis.js';
+
+const missing = redisMissing();
+const serial = missing ? test.skip : test.serial;
+const PASSWORD = 'queue-test-secret-7f3a';
+let redis: TestRedis;
+const workers: WorkerProcess[] = [];
+
+test.before(async () => {
+  if (!missing) redis = await startRedis({ password: PASSWORD });
+});
+test.after.always(async () => {
+  for (const w of workers) w.child.kill('SIGKILL');
+  await redis?.stop();
+});
+if (missing) test('the queue tests need redis-server', (t) => t.log(missing));
+
+const outputs = ['composition-3000.json', 'composition-6000.json', 'composition.json', 'ddo-3000.csv', 'ddo-6000.csv'];
+const read = (dir: string, name: string): string => readFileSync(path.join(dir, name), 'utf8');
+
+async function workersOn(queue: string): Promise<number> {
+  const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const q = new Queue(queue, { connection });
+  try {
+    return await q.getWorkersCount();
+  } finally {
+    await q.close();
+    connection.disconnect();
+  }
+}
+
+/** Wraps a model so that its trainStep fails like the native trainer does on a NaN loss. */
+function nanAfter(model: ProxyModel, steps: number): ProxyModel {
+  let n = 0;
+  return {
+    trainStep: async (tokens, lr) => {
+      n += 1;
+      if (n > steps) throw Object.assign(new Error(`the loss is not finite (NaN) at step ${n}; the parameters were left unchanged`), { code: 'ERR_NON_FINITE' });
+      return model.trainStep(tokens, lr);
+    },
+    evalLoss: (windows) => model.evalLoss(windows),
+    getParameters: () => model.getParameters(),
+    setParameters: (p) => model.setParameters(p),
+    getOptimizerState: () => model.getOptimizerState(),
+    setOptimizerState: (s) => model.setOptimizerState(s),
+    dispose: () => model.dispose(),
+  };
+}
+
+serial('a pipeline through three worker processes writes the local runner\'s compositions bit for bit, and the registry names the workers', async (t) => {
+  const local = tinySetup();
+  const reference = await runPipeline({ config: parsePipelineConfig(local.raw) });
+  t.is(reference.trained, 17);
+
+  const names = ['alpha', 'beta', 'gamma'];
+  const started = names.map((name) => startWorkerProcess(redis.url, name, ['--queue', 'pipeline', '--concurrency', '1', '--threads', '1']));
+  workers.push(...started);
+  await Promise.all(started.map((w) => w.ready));
+  await waitFor('three workers on the queue', 30, async () => ((await workersOn('pipeline-cpu')) === 3 ? true : undefined));
+
+  const queued = tinySetup({ runner: { redis: redis.url, queue: 'pipeline' } });
+  const lines: string[] = [];
+  const result = await runPipeline({ config: parsePipelineConfig(queued.raw), log: (line) => lines.push(line), progressEverySeconds: 1 });
+  t.is(result.trained, 17);
+  t.is(result.failed, 0);
+  for (const file of outputs) t.is(read(result.outDir, file), read(reference.outDir, file), file);
+
+  const registry = openRegistry(path.join(queued.dir, 'cache', 'runs.sqlite'));
+  const records = registry.list();
+  registry.close();
+  t.is(records.length, 17);
+  for (const r of records) {
+    t.is(r.status, 'finished');
+    t.is(r.attempts, 1, r.label);
+    t.true(names.includes(r.worker ?? ''), `${r.label} was trained by ${r.worker}`);
+  }
+  t.true(new Set(records.map((r) => r.worker)).size >= 2, 'the runs were spread over the workers');
+  // The coordinator's progress says which worker has each run, as the local runner's does without it.
+  t.true(lines.some((l) => /^\[run\] start N=3k base on (alpha|beta|gamma) \(3\.0k tokens\)$/.test(l)), lines.join('\n'));
+  t.true(lines.some((l) => /^\[run\] done N=6k base on (alpha|beta|gamma) in /.test(l)));
+
+  // A second coordinator finds everything in its registry and enqueues nothing.
+  const again = await runPipeline({ config: parsePipelineConfig(queued.raw) });
+  t.is(again.trained, 0);
+
+  for (const w of started) w.child.kill('SIGTERM');
+  for (const w of started) t.deepEqual(await w.exited, { code: 0, signal: null }, `${w.name} stopped on SIGTERM:\n${w.log()}`);
+  const everything = [...lines, ...started.map((w) => w.log())].join('\n');
+  t.false(everything.includes(PASSWORD), 'no log line shows the Redis password');
+  t.true(everything.includes(`redis://:***@127.0.0.1:${redis.port}`));
+});
+
+serial('a run that fails with a NaN loss fails once on the queue: not retried, recorded with its code, reused by the next coordinator', async (t) => {
+  const lines: string[] = [];
+  const worker = await startQueueWorker({
+    redis: redis.url,
+    queue: 'nan',
+    backend: 'cpu',
+    concurrency: 1,
+    threads: 1,
+    name: 'nan-worker',
+    log: (line) => lines.push(line),
+    hooks: { wrapModel: (model, slot) => (slot.label === 'N=6k code x3' ? nanAfter(model, 3) : model) },
+  });
+  try {
+    await worker.ready;
+    const { raw, dir } = tinySetup({ validation: null, runner: { redis: redis.url, queue: 'nan' } });
+    const config = parsePipelineConfig(raw);
+    const result = await runPipeline({ config });
+    t.is(result.failed, 1);
+    t.is(lines.filter((l) => l.startsWith('[job] start N=6k code x3 ')).length, 1, 'trained once, not retried');
+    const registry = openRegistry(path.join(dir, 'cache', 'runs.sqlite'));
+    const failed = registry.list({ status: 'failed' });
+    registry.close();
+    t.is(failed.length, 1);
+    t.like(failed[0], { label: 'N=6k code x3', errorCode: 'ERR_NON_FINITE', attempts: 1, worker: 'nan-worker' });
+    t.regex(failed[0]!.error ?? '', /NaN/);
+    t.true(result.diagnostics.some((d) => /N=6k code x3 failed .*NaN/.test(d)), result.diagnostics.join('\n'));
+
+    const again = await runPipeline({ config });
+    t.is(again.trained, 0);
+    t.is(again.failed, 1);
+  } finally {
+    await worker.close();
+  }
+});
+
+serial('a run many lock periods long keeps its lock: no stall, one attempt, while a second worker checks for stalled jobs', async (t) => {
+  // Training runs on the model's own thread, so the worker's event loop renews the 1 s lock; were it blocked,
+  // the second worker's stalled-job check (every second) would take the run from it and start it again.
+  const { raw, dir } = tinySetup({ model: { contextLength: 32, width: 64, layers: 2, heads: 4 }, runner: { redis: redis.url, queue: 'lock' } });
+  const config = parsePipelineConfig(raw);
+  const setup = await setUp(config, {}, () => undefined);
+  const slot = trainSlot(setup, { digits: 40_000, words: 40_000, code: 40_000 }, 0, 2);
+  const first = startWorkerProcess(redis.url, 'holder', ['--queue', 'lock', '--concurrency', '1', '--threads', '1', '--lock-seconds', '1']);
+  workers.push(first);
+  await first.ready;
+  const registry = openRegistry(path.join(dir, 'cache', 'runs.sqlite'));
+  const lines: string[] = [];
+  let second: WorkerProcess | undefined;
+  try {
+    const outcome = queueSlots([slot], {
+      prepared: setup.prepared,
+      evalSet: setup.evalSet,
+      registry,
+      checkpointsDir: path.join(setup.cacheDir, 'checkpoints'),
+      checkpointEverySeconds: 0.05,
+      log: (line) => {
+        lines.push(line);
+        // Once the first worker holds the run, start the one that would steal it if the lock lapsed.
+        if (!second && line.startsWith('[run] start ')) {
+          second = startWorkerProcess(redis.url, 'checker', ['--queue', 'lock', '--concurrency', '1', '--threads', '1', '--lock-seconds', '1']);
+          workers.push(second);
+        }
+      },
+      threadsPerRun: 1,
+      concurrency: 1,
+      retryFailed: false,
+      progressEverySeconds: 1,
+      data: { config: setup.dataConfig, cacheDir: setup.dataCacheDir },
+      queue: { redis: redis.url, queue: 'lock' },
+    });
+    t.is((await outcome).failed, 0);
+    const record = registry.get(slot.key)!;
+    const seconds = record.durationS ?? 0;
+    t.log(`the run took ${seconds.toFixed(1)} s with a 1 s lock`);
+    t.true(seconds > 3, `the run lasted ${seconds.toFixed(1)} s, more than 3 lock periods`);
+    t.like(record, { status: 'finished', attempts: 1, worker: 'holder' });
+    t.false(lines.some((l) => /stalled|retry|back in the queue/.test(l)), lines.join('\n'));
+    await second?.ready;
+    t.notRegex(second?.log() ?? '', /\[job\] start/);
+  } finally {
+    registry.close();
+    first.child.kill('SIGTERM');
+    second?.child.kill('SIGTERM');
+    await Promise.all([first.exited, second?.exited]);
+  }
+});
+
+serial('a worker whose corpus differs from the coordinator\'s refuses the run with both data keys instead of training on other data', async (t) => {
+  const { raw, dir } = tinySetup({ validation: null, runner: { redis: redis.url, queue: 'mismatch' } });
+  const config = parsePipelineConfig(raw);
+  const setup = await setUp(config, {}, () => undefined);
+  const slot = trainSlot(setup, { digits: 2000, words: 1000 }, 0, 2);
+  // The corpus changes between the coordinator's preparation and the worker's.
+  const source = setup.dataConfig.domains[0]!.sources[0]!.path;
+  writeFileSync(source, `${readFileSync(source, 'utf8')}${JSON.stringify({ text: 'one more document' })}\n`);
+  const lines: string[] = [];
+  const worker = await startQueueWorker({ redis: redis.url, queue: 'mismatch', backend: 'cpu', concurrency: 1, threads: 1, name: 'other-data', log: (line) => lines.push(line) });
+  const registry = openRegistry(path.join(dir, 'cache', 'runs.sqlite'));
+  try {
+    const outcome = await queueSlots([slot], {
+      prepared: setup.prepared,
+      evalSet: setup.evalSet,
+      registry,
+      checkpointsDir: path.join(setup.cacheDir, 'checkpoints'),
+      checkpointEverySeconds: 30,
+      log: () => undefined,
+      threadsPerRun: 1,
+      concurrency: 1,
+      retryFailed: false,
+      progressEverySeconds: 10,
+      data: { config: setup.dataConfig, cacheDir: setup.dataCacheDir },
+      queue: { redis: redis.url, queue: 'mismatch' },
+    });
+    t.is(outcome.failed, 1);
+    const record = registry.get(slot.key)!;
+    t.like(record, { status: 'failed', errorCode: 'ERR_DATA_MISMATCH', attempts: 1 });
+    t.true(record.error!.includes(setup.prepared.key), record.error ?? '');
+    t.regex(record.error ?? '', /names the data [0-9a-f]{32}, but its data config prepares to [0-9a-f]{32} here/);
+    t.false(lines.some((l) => l.startsWith('[job] start')), 'nothing was trained');
+  } finally {
+    registry.close();
+    await worker.close();
+  }
+});
