@@ -67,7 +67,7 @@ export function registerWorkerCommand(program: Command): void {
           lockSeconds: options.lockSeconds,
           log,
         });
-        await new Promise<void>((resolve) => {
+        await new Promise<void>((resolve, reject) => {
           let stopping = false;
           const stop = (): void => {
             if (stopping) process.exit(130);
@@ -77,6 +77,10 @@ export function registerWorkerCommand(program: Command): void {
           };
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
+          worker.ready.catch((error: unknown) => {
+            stopping = true;
+            void worker.close().finally(() => reject(error));
+          });
         });
         log('[worker] stopped');
       },

@@ -15,7 +15,7 @@ import { formatCount, formatDuration } from '../format.js';
 import { partitionSlots, samplerOf, type SlotsEnvironment, type SlotsOutcome } from '../pipeline/execute.js';
 import type { RunSlot } from '../pipeline/plan.js';
 import { overallProgressLine, runProgressLine, type LiveRun } from '../runner.js';
-import { backendQueue, connectRedis, reachRedis } from './connection.js';
+import { backendQueue, closeRedis, connectRedis, probeRedis, throttledLog } from './connection.js';
 import { jobOptions, parseFailureReason, parseRunResult, PROXY_RUN_JOB, QUEUED_RUN_FORMAT, type QueuedRun, type QueuedRunProgress } from './job.js';
 import { redactRedisUrl, redactSecrets } from './redis-url.js';
 
@@ -84,15 +84,7 @@ export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): 
   const url = env.queue.redis;
   const shown = redactRedisUrl(url);
   const redacted = (text: string): string => redactSecrets(text, url);
-  const warned = new Map<string, number>();
-  const warn = (line: string): void => {
-    // Once per distinct line every 30 s: a Redis outage makes every reconciliation fail the same way.
-    const text = redacted(line);
-    const now = Date.now();
-    if (now - (warned.get(text) ?? -Infinity) < 30_000) return;
-    warned.set(text, now);
-    log(text);
-  };
+  const warn = throttledLog(log, url);
 
   // Built before anything is enqueued so that a spec the sampler rejects fails the stage before any run starts.
   const tokensOf = new Map(todo.map((slot) => [slot.key, samplerOf(slot.spec, env.prepared).totalWindows * slot.spec.model.contextLength]));
@@ -104,11 +96,7 @@ export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): 
     connections.push(connection);
     return connection;
   };
-  const closeAll = async (): Promise<void> => {
-    await Promise.allSettled([...queues.values()].flatMap(({ queue, events }) => [events.close(), queue.close()]));
-    // BullMQ leaves connections it was given open.
-    for (const connection of connections) connection.disconnect();
-  };
+  const closeAll = (): Promise<void> => closeRedis([...queues.values()].flatMap(({ queue, events }) => [events, queue]), connections, 10);
   const tracked = new Map<string, Tracked>();
   const started = Date.now();
   let doneTokens = 0;
@@ -263,6 +251,7 @@ export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): 
   let progressTimer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   try {
+    await probeRedis(url, { seconds: env.queue.connectSeconds ?? 15 });
     // Connect: one queue (and its event listener) per backend among the runs.
     for (const backend of new Set(todo.map((slot) => slot.spec.backend))) {
       const name = backendQueue(env.queue.queue, backend);
@@ -271,7 +260,7 @@ export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): 
       queue.on('error', (error: Error) => warn(`[queue] ${name}: ${error.message}`));
       events.on('error', (error: Error) => warn(`[queue] ${name} events: ${error.message}`));
       queues.set(backend, { queue, events });
-      await reachRedis(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), url, env.queue.connectSeconds ?? 15);
+      await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
       const onJob = ({ jobId }: { jobId: string }): void => schedule(jobId);
       for (const event of ['active', 'completed', 'failed', 'waiting', 'delayed'] as const) events.on(event, onJob);
       events.on('stalled', ({ jobId }: { jobId: string }) => {

@@ -17,8 +17,8 @@ import { nativeBuildId } from '../pipeline/spec.js';
 import { canonicalJson, openRegistry, runKey } from '../registry.js';
 import { planCapacity } from '../runner.js';
 import type { EvalSet, ProxyRunResult } from '../train.js';
-import { backendQueue, connectRedis } from './connection.js';
-import { DEFAULT_QUEUE, redactRedisUrl, redactSecrets } from './redis-url.js';
+import { backendQueue, closeRedis, connectRedis, probeRedis, throttledLog } from './connection.js';
+import { DEFAULT_QUEUE, redactRedisUrl } from './redis-url.js';
 import { failureReason, parseQueuedRun, PROXY_RUN_JOB, type QueuedRun, type QueuedRunProgress } from './job.js';
 
 export interface QueueWorkerOptions {
@@ -101,7 +101,8 @@ function codeOf(error: unknown): string | null {
 }
 
 /**
- * Starts a worker on `<queue>-<backend>`. Resolves once it is set up; `ready` resolves once Redis answers.
+ * Starts a worker on `<queue>-<backend>` once Redis answers (rejecting at once if it refuses the password);
+ * `ready` resolves once BullMQ is taking jobs.
  *
  * @example
  * const worker = await startQueueWorker({ redis: 'redis://10.0.0.5:6379', backend: 'cpu', log: console.error });
@@ -127,6 +128,9 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const shown = redactRedisUrl(options.redis);
   const version = info.version;
   const native = nativeBuildId();
+  const warn = throttledLog(log, options.redis);
+  // Rejects at once on a refused password; otherwise waits for Redis as long as it takes.
+  await probeRedis(options.redis, { onError: warn });
   const data = new DataCache();
   // This process's record of its own runs: executeRun records into it, and a job delivered again to the
   // worker that finished it is answered from it. The coordinator keeps the real registry.
@@ -186,7 +190,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     const stepTokens = spec.training.batchSize * spec.model.contextLength;
     const report = (tokens: number, loss: number | null): void => {
       const progress: QueuedRunProgress = { worker: name, tokens, totalTokens, loss: loss !== null && Number.isFinite(loss) ? loss : null };
-      job.updateProgress(progress as unknown as Record<string, unknown>).catch((error: Error) => log(redactSecrets(`[job] ${label}: progress not sent (${error.message})`, options.redis)));
+      job.updateProgress(progress as unknown as Record<string, unknown>).catch((error: Error) => warn(`[job] ${label}: progress not sent (${error.message})`));
     };
     report(0, null);
     log(`[job] start ${label} (${formatCount(totalTokens)} tokens, attempt ${job.attemptsStarted})`);
@@ -240,7 +244,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   };
 
   const lockDuration = Math.max(1, options.lockSeconds ?? 30) * 1000;
-  const connection = connectRedis(options.redis, log);
+  const connection = connectRedis(options.redis, warn);
   const worker = new Worker(queue, trainJob, {
     connection,
     name,
@@ -251,7 +255,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     maxStalledCount: 2,
     autorun: true,
   });
-  worker.on('error', (error: Error) => log(redactSecrets(`[worker] ${error.message}`, options.redis)));
+  worker.on('error', (error: Error) => warn(`[worker] ${error.message}`));
   const ready = worker.waitUntilReady().then(() => {
     log(
       `[worker] ${name} takes ${PROXY_RUN_JOB} jobs from queue ${queue} at ${shown}: ${capacity.concurrency} run(s) at once x ${capacity.threadsPerRun} thread(s); ` +
@@ -270,8 +274,9 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     close: () => {
       closed ??= (async () => {
         stopping.abort();
-        await worker.close();
-        connection.disconnect(); // BullMQ leaves a connection it was given open
+        // Running runs checkpoint and hand their jobs back within seconds; a Redis that is gone cannot take them
+        // back, and then their locks lapse and BullMQ retries them elsewhere.
+        await closeRedis([worker], [connection], 60);
         registry.close();
       })();
       return closed;

@@ -1,10 +1,11 @@
 // The queue runner against a real Redis (started here on a free port, with a password): a pipeline through
 // worker processes writes the local runner's compositions bit for bit; a NaN run fails once and is not
-// retried; a run much longer than the lock keeps it; a worker whose data differs from the spec's refuses
-// with both keys; no log line shows the password.
+// retried; a run much longer than the lock keeps it; a worker whose data or build differs from the spec's
+// refuses with both named; a wrong password fails at once; no log line shows the password.
 import test from 'ava';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runPipeline } from '../../lib/pipeline/run.js';
@@ -12,10 +13,10 @@ import { setUp, trainSlot } from '../../lib/pipeline/plan.js';
 import { parsePipelineConfig } from '../../lib/pipeline-config.js';
 import { queueSlots } from '../../lib/queue/coordinator.js';
 import { startQueueWorker } from '../../lib/queue/worker.js';
-import { openRegistry } from '../../lib/registry.js';
+import { openRegistry, runKey } from '../../lib/registry.js';
 import type { ProxyModel } from '../../lib/train.js';
 import { tinySetup } from '../pipeline/fixtures/tiny.js';
-import { redisMissing, startRedis, startWorkerProcess, waitFor, type TestRedis, type WorkerProcess } from './fixtures/redis.js';
+import { cli, redisMissing, root, startRedis, startWorkerProcess, waitFor, type TestRedis, type WorkerProcess } from './fixtures/redis.js';
 
 const missing = redisMissing();
 const serial = missing ? test.skip : test.serial;
@@ -30,7 +31,10 @@ test.after.always(async () => {
   for (const w of workers) w.child.kill('SIGKILL');
   await redis?.stop();
 });
-if (missing) test('the queue tests need redis-server', (t) => t.log(missing));
+if (missing) test('the queue tests need redis-server', (t) => {
+  t.log(missing);
+  t.pass();
+});
 
 const outputs = ['composition-3000.json', 'composition-6000.json', 'composition.json', 'ddo-3000.csv', 'ddo-6000.csv'];
 const read = (dir: string, name: string): string => readFileSync(path.join(dir, name), 'utf8');
@@ -230,4 +234,52 @@ serial('a worker whose corpus differs from the coordinator\'s refuses the run wi
     registry.close();
     await worker.close();
   }
+});
+
+serial('a worker of another build refuses a run with both builds named, and it is not retried', async (t) => {
+  const { raw, dir } = tinySetup({ validation: null, runner: { redis: redis.url, queue: 'build' } });
+  const setup = await setUp(parsePipelineConfig(raw), {}, () => undefined);
+  const planned = trainSlot(setup, { digits: 2000, words: 1000 }, 0, 2);
+  // As if the coordinator ran another addon binary: the spec names it, and so does its key.
+  const spec = { ...planned.spec, native: '0123456789abcdef' };
+  const slot = { ...planned, spec, key: runKey(spec) };
+  const lines: string[] = [];
+  const worker = await startQueueWorker({ redis: redis.url, queue: 'build', backend: 'cpu', concurrency: 1, threads: 1, name: 'this-build', log: (line) => lines.push(line) });
+  const registry = openRegistry(path.join(dir, 'cache', 'runs.sqlite'));
+  try {
+    const outcome = await queueSlots([slot], {
+      prepared: setup.prepared,
+      evalSet: setup.evalSet,
+      registry,
+      checkpointsDir: path.join(setup.cacheDir, 'checkpoints'),
+      checkpointEverySeconds: 30,
+      log: () => undefined,
+      threadsPerRun: 1,
+      concurrency: 1,
+      retryFailed: false,
+      progressEverySeconds: 10,
+      data: { config: setup.dataConfig, cacheDir: setup.dataCacheDir },
+      queue: { redis: redis.url, queue: 'build' },
+    });
+    t.is(outcome.failed, 1);
+    const record = registry.get(slot.key)!;
+    t.like(record, { status: 'failed', errorCode: 'ERR_WORKER_BUILD', attempts: 1, worker: 'this-build' });
+    t.regex(record.error ?? '', new RegExp(`addon 0123456789abcdef, this worker is [^ ]+ with addon ${planned.spec.native}`));
+    t.false(lines.some((l) => l.startsWith('[job] start')), 'nothing was trained');
+  } finally {
+    registry.close();
+    await worker.close();
+  }
+});
+
+serial('a wrong Redis password fails the coordinator and the worker at once, and neither prints it', async (t) => {
+  const wrong = `redis://:not-the-${PASSWORD}@127.0.0.1:${redis.port}`;
+  const { configFile } = tinySetup({ validation: null });
+  const run = spawnSync(process.execPath, ['--import=tsx', cli, 'run', configFile, '--redis', wrong], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  t.is(run.status, 1, run.stderr);
+  t.regex(run.stderr, new RegExp(`autoscale: Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port} refused the credentials \\(WRONGPASS`));
+  const worker = spawnSync(process.execPath, ['--import=tsx', cli, 'worker', '--redis', wrong], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  t.is(worker.status, 1, worker.stderr);
+  t.regex(worker.stderr, /refused the credentials/);
+  for (const text of [run.stderr, run.stdout, worker.stderr, worker.stdout]) t.false(text.includes(PASSWORD));
 });

@@ -1,10 +1,13 @@
 // The parts of the queue runner that need no Redis: URLs and their passwords, the config's "runner"
-// section, the job data a worker accepts, and how a failure's code travels in failedReason.
+// section, the job data a worker accepts, how a failure's code travels in failedReason, and the flags.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { parseFailureReason, failureReason, parseQueuedRun, QUEUED_RUN_FORMAT } from '../../lib/queue/job.js';
 import { parseRedisUrl, redactRedisUrl, redactSecrets } from '../../lib/queue/redis-url.js';
 import { ConfigError, parsePipelineConfig } from '../../lib/pipeline-config.js';
 import { PROXY_RUN_FORMAT } from '../../lib/pipeline/spec.js';
+import { tinySetup } from '../pipeline/fixtures/tiny.js';
+import { cli, root } from './fixtures/redis.js';
 
 test('redactRedisUrl hides the password and keeps the rest of the URL', (t) => {
   t.is(redactRedisUrl('redis://:hunter2@10.0.0.5:6379/0'), 'redis://:***@10.0.0.5:6379/0');
@@ -86,4 +89,30 @@ test('parseQueuedRun accepts the coordinator\'s job data and names the field of 
     [{ ...job, checkpoints: { dir: '/c' } }, /job data: checkpoints is not \{ dir, everySeconds \}/],
   ];
   for (const [value, message] of bad) t.throws(() => parseQueuedRun(value), { message });
+});
+
+const autoscale = (...args: string[]) => spawnSync(process.execPath, ['--import=tsx', cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, AUTOSCALE_REDIS_URL: '' } });
+
+test('autoscale worker --help says what a worker trusts and how it finds data; bad flags are named before connecting', (t) => {
+  const help = autoscale('worker', '--help');
+  t.is(help.status, 0);
+  for (const text of ['--redis', '--queue', '--backend', '--concurrency', '--threads', '--cache', '--lock-seconds', 'AUTOSCALE_REDIS_URL', 'trains any run the queue gives it', 'keep Redis private']) {
+    t.true(help.stdout.includes(text), text);
+  }
+  t.regex(autoscale('worker').stderr, /autoscale: give the Redis URL: --redis redis:\/\/host:6379, or set AUTOSCALE_REDIS_URL/);
+  const bad = autoscale('worker', '--redis', 'http://:hunter2@db:6379');
+  t.is(bad.status, 1);
+  t.regex(bad.stderr, /--redis: http:\/\/:\*\*\*@db:6379\/ has the scheme "http:"/);
+  t.false(bad.stderr.includes('hunter2'));
+  t.regex(autoscale('worker', '--redis', 'redis://db:6379', '--queue', 'a:b').stderr, /--queue: "a:b" is not a queue name/);
+  t.regex(autoscale('worker', '--redis', 'redis://db:6379', '--backend', 'tpu').stderr, /--backend must be cpu or cuda, got "tpu"/);
+});
+
+test('autoscale run --redis checks the URL as the config field, before preparing any data', (t) => {
+  const { configFile } = tinySetup({ validation: null });
+  const result = autoscale('run', configFile, '--redis', 'redis//:hunter2@db', '--quiet');
+  t.is(result.status, 1);
+  t.regex(result.stderr, /^autoscale: config: runner\.redis: \(not a URL\) is not a URL; write redis:\/\//);
+  t.false(result.stderr.includes('hunter2'));
+  t.true(autoscale('run', '--help').stdout.includes('--redis <url>'));
 });
