@@ -5,6 +5,11 @@
 // coordinator killed at any moment and started again finds every run either in its registry or in the
 // queue (waiting, running, or finished and waiting to be collected) and trains nothing twice.
 //
+// A run whose lease another live process holds (a local pipeline on the same cache, lib/registry.ts) is not
+// enqueued: its outcome is reused once recorded, and it is enqueued if that process lets go of it. The
+// coordinator itself takes no leases (BullMQ's job lock is what keeps a queued run on one worker), so a
+// local pipeline started on the same cache while the queue trains may train a queued run too.
+//
 // Events (QueueEvents) make the progress prompt; a periodic reconciliation that reads each job's state
 // makes it correct, since events published before the listener connected or while Redis was unreachable
 // are never delivered.
@@ -12,7 +17,8 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DataConfig } from '../data/config.js';
 import { formatCount, formatDuration } from '../format.js';
-import { partitionSlots, samplerOf, type SlotsEnvironment, type SlotsOutcome } from '../pipeline/execute.js';
+import { isReusableFailure, partitionSlots, samplerOf, type SlotsEnvironment, type SlotsOutcome } from '../pipeline/execute.js';
+import { leaseIsLive } from '../registry.js';
 import type { RunSlot } from '../pipeline/plan.js';
 import { overallProgressLine, runProgressLine, type LiveRun } from '../runner.js';
 import { backendQueue, closeRedis, connectRedis, probeRedis, throttledLog } from './connection.js';
@@ -38,7 +44,8 @@ export interface QueueSlotsEnvironment extends SlotsEnvironment {
   queue: QueueTarget;
 }
 
-type Phase = 'waiting' | 'running' | 'settled';
+/** elsewhere: another live process holds the run's lease (a local pipeline on this cache trains it); not enqueued. */
+type Phase = 'elsewhere' | 'waiting' | 'running' | 'settled';
 
 /** The coordinator's view of one queued run. */
 interface Tracked {
@@ -74,7 +81,7 @@ function abortError(message: string): Error {
  */
 export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): Promise<SlotsOutcome> {
   const { registry, log } = env;
-  const { reused, todo, runs, diagnostics, failed: reusedFailures } = partitionSlots(slots, registry, env.retryFailed);
+  const { reused, todo, leased, runs, diagnostics, failed: reusedFailures } = partitionSlots(slots, registry, env.retryFailed);
   let failed = reusedFailures;
   if (todo.length === 0) {
     log(`[runs] all ${runs} runs found in the registry; nothing to train`);
@@ -205,9 +212,37 @@ export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): 
     }
   };
 
+  let answeredElsewhere = 0;
+  /** A run another process trains: reused once it is recorded, enqueued if that process lets go of it. */
+  const syncElsewhere = async (t: Tracked): Promise<void> => {
+    const record = registry.get(t.slot.key);
+    if (record?.status === 'running' && leaseIsLive(record)) return;
+    if (record?.status === 'finished' || (record && isReusableFailure(record, env.retryFailed))) {
+      t.phase = 'settled';
+      reused.add(t.slot.key);
+      answeredElsewhere += 1;
+      doneTokens += t.tokens;
+      completed += 1;
+      if (record.status === 'failed') {
+        settledFailures += 1;
+        diagnostics.push(`run ${record.label} failed in another process with ${record.errorCode} (deterministic): its failure is reused`);
+      }
+      log(`[run] ${t.slot.label} was ${record.status} by another process (${record.leaseOwner ?? 'its lease holder'}); its outcome is reused; ${overall()}`);
+      return;
+    }
+    log(`[run] ${t.slot.label} was let go by the process that trained it; enqueued`);
+    await t.queue.add(PROXY_RUN_JOB, jobData(t.slot), jobOptions(t.slot.key));
+    t.phase = 'waiting';
+  };
+
   /** Brings the registry and the progress up to date with the job's state in Redis. */
   const sync = async (t: Tracked): Promise<void> => {
     if (t.phase === 'settled') return;
+    if (t.phase === 'elsewhere') {
+      await syncElsewhere(t);
+      if (completed === todo.length) settle();
+      return;
+    }
     // The state first, then the job: the job read is then at least as new as the state (its worker set once active).
     const state = await t.queue.getJobState(t.slot.key);
     const job = (await t.queue.getJob(t.slot.key)) as Job | undefined;
@@ -279,7 +314,9 @@ export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): 
     }
 
     const queueNames = [...queues.values()].map(({ queue }) => queue.name).join(', ');
-    log(`[runs] ${todo.length} to train, ${reused.size} reused from the registry; queue ${queueNames} at ${shown}: the workers decide how many run at once`);
+    const others = leased.length > 0 ? `, ${leased.length} being trained by another process (this one reuses their results)` : '';
+    log(`[runs] ${todo.length - leased.length} to train, ${reused.size} reused from the registry${others}; queue ${queueNames} at ${shown}: the workers decide how many run at once`);
+    const leasedKeys = new Set(leased.map((l) => l.slot.key));
     // Enqueue what the queue does not hold yet; collect what finished while no coordinator listened.
     let alreadyQueued = 0;
     for (const slot of todo) {
@@ -295,6 +332,11 @@ export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): 
         chain: Promise.resolve(),
       };
       const existing = (await queue.getJob(slot.key)) as Job | undefined;
+      if (!existing && leasedKeys.has(slot.key)) {
+        t.phase = 'elsewhere';
+        tracked.set(slot.key, t);
+        continue;
+      }
       let enqueue = existing === undefined;
       if (existing && (await existing.getState()) === 'failed') {
         // A failure this registry does not reuse (not deterministic, or --retry-failed): a fresh job, as a local rerun would retry it.
@@ -352,5 +394,5 @@ export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): 
     await Promise.allSettled([...tracked.values()].map((t) => t.chain));
   }
   failed += settledFailures;
-  return { trained: todo.length, reused, failed, diagnostics };
+  return { trained: todo.length - answeredElsewhere, reused, failed, diagnostics };
 }

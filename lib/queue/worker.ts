@@ -207,6 +207,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
           checkpointsDir,
           checkpointEverySeconds: run.checkpoints.everySeconds,
           hooks: options.hooks,
+          log: (line) => log(`[job] ${label}: ${line}`),
         },
         {
           label,

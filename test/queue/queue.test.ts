@@ -71,7 +71,7 @@ function nanAfter(model: ProxyModel, steps: number): ProxyModel {
 serial('a pipeline through three worker processes writes the local runner\'s compositions bit for bit, and the registry names the workers', async (t) => {
   const local = tinySetup();
   const reference = await runPipeline({ config: parsePipelineConfig(local.raw) });
-  t.is(reference.trained, 17);
+  t.is(reference.trained, 19);
 
   const names = ['alpha', 'beta', 'gamma'];
   const started = names.map((name) => startWorkerProcess(redis.url, name, ['--queue', 'pipeline', '--concurrency', '1', '--threads', '1']));
@@ -82,14 +82,14 @@ serial('a pipeline through three worker processes writes the local runner\'s com
   const queued = tinySetup({ runner: { redis: redis.url, queue: 'pipeline' } });
   const lines: string[] = [];
   const result = await runPipeline({ config: parsePipelineConfig(queued.raw), log: (line) => lines.push(line), progressEverySeconds: 1 });
-  t.is(result.trained, 17);
+  t.is(result.trained, 19);
   t.is(result.failed, 0);
   for (const file of outputs) t.is(read(result.outDir, file), read(reference.outDir, file), file);
 
   const registry = openRegistry(path.join(queued.dir, 'cache', 'runs.sqlite'));
   const records = registry.list();
   registry.close();
-  t.is(records.length, 17);
+  t.is(records.length, 19);
   for (const r of records) {
     t.is(r.status, 'finished');
     t.is(r.attempts, 1, r.label);
@@ -282,4 +282,43 @@ serial('a wrong Redis password fails the coordinator and the worker at once, and
   t.is(worker.status, 1, worker.stderr);
   t.regex(worker.stderr, /refused the credentials/);
   for (const text of [run.stderr, run.stdout, worker.stderr, worker.stdout]) t.false(text.includes(PASSWORD));
+});
+
+serial('a run a local pipeline on the same cache holds the lease of is not enqueued: its result is reused when recorded', async (t) => {
+  const { raw, dir } = tinySetup({ validation: null, runner: { redis: redis.url, queue: 'lease' } });
+  const setup = await setUp(parsePipelineConfig(raw), {}, () => undefined);
+  const mine = trainSlot(setup, { digits: 2000, words: 1000 }, 0, 2);
+  const theirs = trainSlot(setup, { digits: 1000, code: 2000 }, 0, 2);
+  const registry = openRegistry(path.join(dir, 'cache', 'runs.sqlite'));
+  // Another pipeline (here: this process, alive, under another owner) is training `theirs`.
+  const owner = 'local-pipeline:1:abc';
+  t.is(registry.acquire(theirs.spec, theirs.label, { owner, ttlMs: 60_000 }).status, 'acquired');
+  const lines: string[] = [];
+  const worker = await startQueueWorker({ redis: redis.url, queue: 'lease', backend: 'cpu', concurrency: 1, threads: 1, name: 'lease-worker', log: (line) => lines.push(line) });
+  try {
+    const outcome = queueSlots([mine, theirs], {
+      prepared: setup.prepared,
+      evalSet: setup.evalSet,
+      registry,
+      checkpointsDir: path.join(setup.cacheDir, 'checkpoints'),
+      checkpointEverySeconds: 30,
+      log: (line) => lines.push(line),
+      threadsPerRun: 1,
+      concurrency: 1,
+      retryFailed: false,
+      progressEverySeconds: 10,
+      data: { config: setup.dataConfig, cacheDir: setup.dataCacheDir },
+      queue: { redis: redis.url, queue: 'lease', reconcileEverySeconds: 0.2 },
+    });
+    await waitFor('the queued run to finish', 60, () => (registry.get(mine.key)?.status === 'finished' ? true : undefined));
+    registry.finish(theirs.key, { losses: { digits: 1, words: 2, code: 3 }, curve: [], steps: 1, tokens: 3000, trainLoss: 1 }, 1, new Date(), owner);
+    const result = await outcome;
+    t.is(result.trained, 1);
+    t.true(result.reused.has(theirs.key));
+    t.true(lines.some((l) => l.startsWith('[runs] 1 to train, 0 reused from the registry, 1 being trained by another process')), lines.join('\n'));
+    t.is(lines.filter((l) => l.startsWith('[job] start')).length, 1, 'the worker trained only the free run');
+  } finally {
+    registry.close();
+    await worker.close();
+  }
 });
