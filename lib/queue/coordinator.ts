@@ -173,7 +173,7 @@ export async function queueSlots(slots: RunSlot[], env: QueueSlotsEnvironment): 
   };
 
   const finishRun = async (t: Tracked, job: Job, outcome: 'finished' | 'failed'): Promise<void> => {
-    if (t.attempt === 0) noteAttempt(t, job);
+    if (Math.max(1, job.attemptsStarted ?? 1) > t.attempt) noteAttempt(t, job); // an attempt seen only now that it ended
     ensureStarted(t, job);
     const durationS = job.finishedOn && job.processedOn ? (job.finishedOn - job.processedOn) / 1000 : 0;
     const where = job.processedBy ? ` on ${job.processedBy}` : '';
