@@ -8,7 +8,7 @@ import { parseTokenCount } from '../composition.js';
 import { formatNumber, formatTable, formatTokens } from '../format.js';
 import { DEFAULT_MAX_RELATIVE_SD, runPilot, type PilotResult } from '../pipeline/pilot.js';
 import { parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
-import { DEMO_CONFIG, demoDataFor, parseSeeds } from './run.js';
+import { DEMO_CONFIG, demoDataFor, parseSeeds, stopOnSignals } from './run.js';
 
 /**
  * Parses --scales: comma-separated token counts (150k, 1.5M, 300000), whole numbers.
@@ -135,17 +135,10 @@ export function registerPilotCommand(program: Command): void {
       }
       const log = options.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
       const dataConfig = await demoDataFor(config);
-      const controller = new AbortController();
-      const stop = (): void => {
-        if (controller.signal.aborted) process.exit(130);
-        process.stderr.write('\nstopping: checkpointing the running runs (Ctrl-C again to quit at once)\n');
-        controller.abort();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      const interrupt = stopOnSignals();
       try {
         const result = await runPilot({
-          config, baseDir, scales, seeds, signal: controller.signal,
+          config, baseDir, scales, seeds, signal: interrupt.signal,
           ...(dataConfig === undefined ? {} : { dataConfig }),
           ...(lrs === undefined ? {} : { lrs }),
           ...(maxRelativeSd === undefined ? {} : { maxRelativeSd }),
@@ -164,8 +157,7 @@ export function registerPilotCommand(program: Command): void {
         }
         throw error;
       } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
+        interrupt.release();
       }
     });
 }

@@ -82,6 +82,24 @@ export function runSummary(result: PipelineResult, elapsedS: number): string {
 }
 
 /**
+ * An AbortSignal for long CLI work: the first Ctrl-C (or SIGTERM) aborts it, so running runs checkpoint and the
+ * command says how to resume; a second one quits at once. `release()` removes the handlers.
+ *
+ * @example const interrupt = stopOnSignals(); try { await runPipeline({ ..., signal: interrupt.signal }); } finally { interrupt.release(); }
+ */
+export function stopOnSignals(): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const stop = (): void => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('\nstopping: checkpointing the running runs (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return { signal: controller.signal, release: () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); } };
+}
+
+/**
  * Parses --seeds: a comma-separated list of distinct non-negative integers.
  * @example parseSeeds('3,4,5') // [3, 4, 5]
  */
@@ -149,17 +167,10 @@ export function registerRunCommand(program: Command): void {
       const log = options.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
       const dataConfig = await demoDataFor(config);
 
-      const controller = new AbortController();
-      const stop = (): void => {
-        if (controller.signal.aborted) process.exit(130);
-        process.stderr.write('\nstopping: checkpointing the running runs (Ctrl-C again to quit at once)\n');
-        controller.abort();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      const interrupt = stopOnSignals();
       const started = Date.now();
       try {
-        const result = await runPipeline({ config, dataConfig, baseDir, log, signal: controller.signal, ...(options.retryFailed ? { retryFailed: true } : {}) });
+        const result = await runPipeline({ config, dataConfig, baseDir, log, signal: interrupt.signal, ...(options.retryFailed ? { retryFailed: true } : {}) });
         process.stdout.write(`${runSummary(result, (Date.now() - started) / 1000)}\n`);
       } catch (error) {
         if ((error as Error).name === 'AbortError') {
@@ -169,8 +180,7 @@ export function registerRunCommand(program: Command): void {
         }
         throw error;
       } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
+        interrupt.release();
       }
     });
 }
