@@ -5,11 +5,12 @@
 // Point estimate: the mean over seeds of each run's base-normalised response R_sj / R_s0, fitted and solved as
 // one scale (what the pipeline always did). Draws: the same estimate on responses perturbed by draws of the
 // noise of those means, e_j - e_0 (the base's noise is shared by every ratio), each fitted and solved in full, so
-// degenerate fits, held domains and active bounds happen in the draws as they would on other seeds.
+// active bounds happen in the draws as they would on other seeds. A draw in which some domain's response is not a
+// convex decreasing curve is outside the DDO model and is rejected (see the loop below).
 //
-// Interval: the central `level` range of the draws' weights (percentiles), widened to contain the point
-// estimate where the two disagree (a strongly nonlinear fit can put the point outside; widening never makes an
-// interval claim more). Calibration is checked by simulation in test/stats/calibration.test.ts.
+// Interval: the central range of the draws' weights at the calibrated level (calibratedLevel), widened to contain
+// the point estimate where the two disagree (a strongly nonlinear fit can put the point outside; widening never
+// makes an interval claim more). Calibration is checked by simulation in test/stats/calibration*.test.ts.
 import type { DdoResults } from '../ddo/results.js';
 import { optimizeComposition, type DdoComposition, type DdoOptions } from '../ddo/optimize.js';
 import type { FitStatus } from '../ddo/fit.js';
@@ -85,7 +86,7 @@ export interface ReplicatedDdo {
   /** null when there is no interval; `intervalNote` says why. */
   intervals: CompositionIntervals | null;
   draws: CompositionDraws | null;
-  /** Per domain: the share of draws whose fit was degenerate (held, not fitted). */
+  /** Per domain: the share of attempted draws in which its drawn response was not a convex decreasing curve (such draws are rejected). */
   degenerateShare: Record<string, number> | null;
   /** Why there is no interval, or what limits it (always set with fewer than 3 seeds). */
   intervalNote: string | null;
