@@ -8,7 +8,7 @@ import { parseTokenCount } from '../composition.js';
 import { formatNumber, formatTable, formatTokens } from '../format.js';
 import { DEFAULT_MAX_RELATIVE_SD, runPilot, type PilotResult } from '../pipeline/pilot.js';
 import { parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
-import { DEMO_CONFIG, demoDataFor, parseSeeds, stopOnSignals } from './run.js';
+import { DEMO_CONFIG, demoDataFor, parseSeeds, runInterruptible } from './run.js';
 
 /**
  * Parses --scales: comma-separated token counts (150k, 1.5M, 300000), whole numbers.
@@ -135,10 +135,9 @@ export function registerPilotCommand(program: Command): void {
       }
       const log = options.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
       const dataConfig = await demoDataFor(config);
-      const interrupt = stopOnSignals();
-      try {
+      await runInterruptible(async (signal) => {
         const result = await runPilot({
-          config, baseDir, scales, seeds, signal: interrupt.signal,
+          config, baseDir, scales, seeds, signal,
           ...(dataConfig === undefined ? {} : { dataConfig }),
           ...(lrs === undefined ? {} : { lrs }),
           ...(maxRelativeSd === undefined ? {} : { maxRelativeSd }),
@@ -149,15 +148,6 @@ export function registerPilotCommand(program: Command): void {
         writeJsonAtomic(out, document);
         if (options.json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
         else process.stdout.write(`${pilotSummary(result)}\nWritten: ${out}\n`);
-      } catch (error) {
-        if ((error as Error).name === 'AbortError') {
-          process.stderr.write('stopped; run the same command again to resume\n');
-          process.exitCode = 130;
-          return;
-        }
-        throw error;
-      } finally {
-        interrupt.release();
-      }
+      });
     });
 }

@@ -82,12 +82,12 @@ export function runSummary(result: PipelineResult, elapsedS: number): string {
 }
 
 /**
- * An AbortSignal for long CLI work: the first Ctrl-C (or SIGTERM) aborts it, so running runs checkpoint and the
- * command says how to resume; a second one quits at once. `release()` removes the handlers.
+ * Runs long CLI work under Ctrl-C: the first Ctrl-C (or SIGTERM) aborts its signal, so running runs checkpoint,
+ * and the command says how to resume and exits with 130; a second one quits at once. The handlers are removed after.
  *
- * @example const interrupt = stopOnSignals(); try { await runPipeline({ ..., signal: interrupt.signal }); } finally { interrupt.release(); }
+ * @example await runInterruptible(async (signal) => { await runPipeline({ config, signal }); });
  */
-export function stopOnSignals(): { signal: AbortSignal; release: () => void } {
+export async function runInterruptible(work: (signal: AbortSignal) => Promise<void>): Promise<void> {
   const controller = new AbortController();
   const stop = (): void => {
     if (controller.signal.aborted) process.exit(130);
@@ -96,7 +96,16 @@ export function stopOnSignals(): { signal: AbortSignal; release: () => void } {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  return { signal: controller.signal, release: () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); } };
+  try {
+    await work(controller.signal);
+  } catch (error) {
+    if ((error as Error).name !== 'AbortError') throw error;
+    process.stderr.write('stopped; run the same command again to resume\n');
+    process.exitCode = 130;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
 }
 
 /**
@@ -167,20 +176,10 @@ export function registerRunCommand(program: Command): void {
       const log = options.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
       const dataConfig = await demoDataFor(config);
 
-      const interrupt = stopOnSignals();
       const started = Date.now();
-      try {
-        const result = await runPipeline({ config, dataConfig, baseDir, log, signal: interrupt.signal, ...(options.retryFailed ? { retryFailed: true } : {}) });
+      await runInterruptible(async (signal) => {
+        const result = await runPipeline({ config, dataConfig, baseDir, log, signal, ...(options.retryFailed ? { retryFailed: true } : {}) });
         process.stdout.write(`${runSummary(result, (Date.now() - started) / 1000)}\n`);
-      } catch (error) {
-        if ((error as Error).name === 'AbortError') {
-          process.stderr.write('stopped; run the same command again to resume\n');
-          process.exitCode = 130;
-          return;
-        }
-        throw error;
-      } finally {
-        interrupt.release();
-      }
+      });
     });
 }
