@@ -78,6 +78,7 @@ async function buildWithCMake() {
   const defines = [
     `--CDAUTOSCALE_CUDA=${process.env.AUTOSCALE_CUDA || 'AUTO'}`,
     `--CDAUTOSCALE_NATIVE_ARCH=${process.env.AUTOSCALE_NATIVE_ARCH || 'ON'}`,
+    `--CDAUTOSCALE_MARCH=${process.env.AUTOSCALE_MARCH || ''}`,
   ];
   if (process.env.AUTOSCALE_CUDA_ARCHITECTURES) {
     defines.push(`--CDAUTOSCALE_CUDA_ARCHITECTURES=${process.env.AUTOSCALE_CUDA_ARCHITECTURES}`);
