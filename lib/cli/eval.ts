@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadDataConfig } from '../data/config.js';
 import { defaultCacheDir, prepareData } from '../data/prepare.js';
-import { heldOutWindows } from '../data/split.js';
+import { heldOutWindows } from '../data/held-out.js';
 import { getTokenizer } from '../data/tokenizer.js';
 import { readModelFile } from '../model-file.js';
 import { Model } from '../native.js';

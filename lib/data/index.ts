@@ -25,15 +25,13 @@ export {
   type ShardProgress,
   type ShardRead,
 } from './shards.js';
+export { heldOutSet, heldOutWindows, type HeldOutSet } from './held-out.js';
 export {
-  heldOutSet,
-  heldOutWindows,
   splitDocuments,
   SPLIT_DUPLICATE,
   SPLIT_HELD_OUT,
   SPLIT_TRAIN,
   type DocumentSplit,
-  type HeldOutSet,
   type TokenDocuments,
 } from './split.js';
 export { defaultCacheDir, prepareData, type PrepareOptions, type PreparedData, type PreparedDomain } from './prepare.js';

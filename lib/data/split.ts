@@ -1,4 +1,4 @@
-// The held-out split, by document, and the held-out evaluation windows cut from it.
+// The held-out split, by document (the windows cut from it are in held-out.ts).
 //
 // First, copies are dropped: a document whose text (its tokens) equals an earlier document's is
 // removed from the domain, so no text is both trained on and held out, and a repeated text does not
@@ -23,7 +23,6 @@
 // with `documents`, as many as the count needs.
 import { DataError } from './errors.js';
 import { DEFAULT_HELD_OUT_FRACTION, type HeldOutSpec } from './config.js';
-import type { PreparedData, PreparedDomain } from './prepare.js';
 
 /** Documents as one token array: document d is tokens[offsets[d] .. offsets[d+1]). */
 export interface TokenDocuments {
@@ -156,81 +155,6 @@ function markDuplicates(all: { tokens: Uint16Array; offsets: Float64Array; docum
     }
   }
   return sides;
-}
-
-/**
- * Held-out evaluation windows of one domain: up to `maxWindows` windows of contextLength + 1 tokens
- * (inputs window[0..T), targets window[1..T]), as one Uint16Array of W * (T + 1) ids. The held-out
- * stream is cut at stride T (each held-out token is a target of at most one window) and, when more
- * windows exist than asked for, W are taken evenly spread over it. The result depends only on the
- * prepared data, T and maxWindows: it is the same for every run.
- *
- * @example
- * const windows = heldOutWindows(prepared, 'books', 256, 64); // windows.length === W * 257, W <= 64
- */
-export function heldOutWindows(prepared: PreparedData, domain: string, contextLength: number, maxWindows: number): Uint16Array {
-  const found = findDomain(prepared, domain);
-  checkWindowOptions(contextLength, maxWindows);
-  const tokens = found.heldOut.tokens;
-  const available = Math.floor((tokens.length - 1) / contextLength);
-  if (available < 1) {
-    throw new DataError('ERR_DATA_EMPTY',
-      `domain "${domain}" holds out ${tokens.length} tokens, fewer than one window of ${contextLength + 1}; ` +
-        'fix: hold out more (heldOut.fraction or heldOut.documents) or use a shorter context');
-  }
-  const count = Math.min(maxWindows, available);
-  const width = contextLength + 1;
-  const windows = new Uint16Array(count * width);
-  for (let k = 0; k < count; k++) {
-    const start = Math.floor((k * available) / count) * contextLength;
-    windows.set(tokens.subarray(start, start + width), k * width);
-  }
-  return windows;
-}
-
-/** Held-out windows of every domain, concatenated for one batched forward pass. */
-export interface HeldOutSet {
-  /** Domain names, in prepared order. */
-  domains: string[];
-  /** All windows, domain after domain: sum(counts) * (T + 1) ids. */
-  windows: Uint16Array;
-  /** Windows per domain, in `domains` order. */
-  counts: number[];
-}
-
-/**
- * heldOutWindows for every domain, concatenated domain after domain (the shape the trainer's
- * per-domain evaluation takes).
- *
- * @example
- * const evalSet = heldOutSet(prepared, 256, 64); // evalSet.counts[i] windows of evalSet.domains[i]
- */
-export function heldOutSet(prepared: PreparedData, contextLength: number, maxWindowsPerDomain: number): HeldOutSet {
-  const parts = prepared.domains.map((d) => heldOutWindows(prepared, d.name, contextLength, maxWindowsPerDomain));
-  const windows = new Uint16Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    windows.set(part, at);
-    at += part.length;
-  }
-  return { domains: prepared.domains.map((d) => d.name), windows, counts: parts.map((part) => part.length / (contextLength + 1)) };
-}
-
-function findDomain(prepared: PreparedData, name: string): PreparedDomain {
-  const found = prepared.domains.find((d) => d.name === name);
-  if (!found) {
-    throw new DataError('ERR_DATA_SAMPLER', `no domain "${name}" in the prepared data; fix: use one of ${prepared.domains.map((d) => `"${d.name}"`).join(', ')}`);
-  }
-  return found;
-}
-
-function checkWindowOptions(contextLength: number, maxWindows: number): void {
-  if (!Number.isSafeInteger(contextLength) || contextLength < 1) {
-    throw new DataError('ERR_DATA_SAMPLER', `contextLength is ${contextLength}; fix: give a whole number of tokens >= 1`);
-  }
-  if (!Number.isSafeInteger(maxWindows) || maxWindows < 1) {
-    throw new DataError('ERR_DATA_SAMPLER', `maxWindows is ${maxWindows}; fix: give a whole number >= 1`);
-  }
 }
 
 function gather(all: { tokens: Uint16Array; offsets: Float64Array }, sides: Uint8Array, side: number): TokenDocuments {

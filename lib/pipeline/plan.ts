@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { parseDataConfig, type DataConfig } from '../data/config.js';
 import { prepareData, type PreparedData } from '../data/prepare.js';
-import { heldOutSet } from '../data/split.js';
+import { heldOutSet } from '../data/held-out.js';
 import { planDdoRuns, type DdoRun } from '../ddo/plan.js';
 import { formatCount, formatMultiplier, formatTokens } from '../format.js';
 import { backendInfo } from '../native.js';

@@ -9,7 +9,7 @@ import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import { prepareData, type PreparedData } from '../data/prepare.js';
-import { heldOutSet } from '../data/split.js';
+import { heldOutSet } from '../data/held-out.js';
 import { formatCount, formatDuration } from '../format.js';
 import { backendInfo } from '../native.js';
 import { executeRun, samplerOf, type PipelineHooks } from '../pipeline/execute.js';
