@@ -120,8 +120,6 @@ class Backend {
 
   // out (N) = a + b (out may alias a or b)
   virtual void residual_forward(float* out, const float* a, const float* b, size_t N) = 0;
-  // dst (N) += src   (the backward of a residual connection)
-  virtual void add_inplace(float* dst, const float* src, size_t N) = 0;
 
   // Fused softmax + cross-entropy over rows of logits (N,V) with targets (N) int32.
   // A target < 0 means "ignore": loss 0 and zero gradient.

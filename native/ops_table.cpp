@@ -262,11 +262,6 @@ std::vector<OpSpec> build_table() {
                  be.residual_forward(F(p, 0), F(p, 1), F(p, 2), (size_t)a[0]);
                  return 0.0;
                }});
-  t.push_back({"add_inplace", {inout_f("dst"), in_f("src")}, {"N"}, {}, flat("add_inplace", 2),
-               [](Backend& be, const Ptrs& p, const Ints& a, const Floats&) {
-                 be.add_inplace(F(p, 0), F(p, 1), (size_t)a[0]);
-                 return 0.0;
-               }});
 
   t.push_back({"softmax_cross_entropy",
                {out_f("losses"), out_f("dlogits", true), in_f("logits"), in_i("targets")},

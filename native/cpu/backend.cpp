@@ -196,18 +196,12 @@ class CpuBackend : public Backend {
     flush_team();
     gelu_backward_cpu(dinp, inp, dout, N, threads_, true);
   }
-  // residual_forward and add_inplace are one line each: they live here, not in a file of their own.
+  // residual_forward is one line: it lives here, not in a file of its own.
   void residual_forward(float* out, const float* a, const float* b, size_t N) override {
     const DenormalsFlushed flushed;
     flush_team();
 #pragma omp parallel for simd num_threads(threads_) schedule(static)
     for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
-  }
-  void add_inplace(float* dst, const float* src, size_t N) override {
-    const DenormalsFlushed flushed;
-    flush_team();
-#pragma omp parallel for simd num_threads(threads_) schedule(static)
-    for (size_t i = 0; i < N; i++) dst[i] += src[i];
   }
   void softmax_cross_entropy(float* losses, float* dlogits, const float* logits,
                              const int32_t* targets, float dloss, int N, int V) override {

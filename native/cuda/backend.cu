@@ -198,10 +198,6 @@ class CudaBackend : public Backend {
     DeviceScope scope(device_);
     cuda::residual_forward(stream_, variant_, out, a, b, N);
   }
-  void add_inplace(float* dst, const float* src, size_t N) override {
-    DeviceScope scope(device_);
-    cuda::add_inplace(stream_, variant_, dst, src, N);
-  }
   void softmax_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets,
                              float dloss, int N, int V) override {
     DeviceScope scope(device_);

@@ -29,10 +29,5 @@ void residual_forward(cudaStream_t stream, KernelVariant variant, float* out, co
   CUDA_CHECK_LAUNCH("residual_forward");
 }
 
-void add_inplace(cudaStream_t stream, KernelVariant variant, float* dst, const float* src, size_t N) {
-  // dst = dst + src is residual_forward with out aliasing a.
-  residual_forward(stream, variant, dst, dst, src, N);
-}
-
 }  // namespace cuda
 }  // namespace autoscale

@@ -1,4 +1,4 @@
-// Residual connections on CUDA: out = a + b, and its backward dst += src.
+// Residual connections on CUDA: out = a + b.
 #pragma once
 #include "common.cuh"
 
@@ -8,8 +8,6 @@ namespace cuda {
 // out (N) = a + b (out may alias a or b)
 void residual_forward(cudaStream_t stream, KernelVariant variant, float* out, const float* a, const float* b,
                       size_t N);
-// dst (N) += src
-void add_inplace(cudaStream_t stream, KernelVariant variant, float* dst, const float* src, size_t N);
 
 }  // namespace cuda
 }  // namespace autoscale

@@ -436,24 +436,6 @@ const REFERENCES: Record<string, OpReference> = {
     expect: ({ tensors: x }) => ({ tensors: { out: ref.residualForward(x.a!, x.b!) } }),
     tol: ELEMENTWISE,
   },
-  add_inplace: {
-    cases: [
-      { label: 'N=7', dims: { N: 7 } },
-      { label: 'N=1', dims: { N: 1 } },
-      { label: 'N=1001', dims: { N: 1001 } },
-    ],
-    sizes: ({ N }) => ({ dst: N!, src: N! }),
-    build: (rng, { dims: { N } }) => ({
-      tensors: { dst: ref.randomNormal(rng, N!), src: ref.randomNormal(rng, N!) },
-      floats: {},
-    }),
-    expect: ({ tensors: x }) => {
-      const dst = f64(x.dst!);
-      ref.addInplace(dst, x.src!);
-      return { tensors: { dst } };
-    },
-    tol: ELEMENTWISE,
-  },
   softmax_cross_entropy: {
     cases: [
       { label: 'N=7 V=13, some targets ignored', dims: { N: 7, V: 13 } },

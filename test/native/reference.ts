@@ -299,11 +299,6 @@ export function residualForward(a: Vec, b: Vec): Float64Array {
   return Float64Array.from(a, (x, i) => x + b[i]!);
 }
 
-/** dst += src */
-export function addInplace(dst: Float64Array, src: Vec): void {
-  for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
-}
-
 // ---- softmax + cross-entropy ----
 
 /** losses (N) = -log softmax(logits)[target] (0 where target < 0); dlogits (N,V) = (p - onehot) * dloss (0 rows where ignored). */
