@@ -1,5 +1,6 @@
-// kill -9 in the middle of `autoscale run`, then the same command again: no finished run is redone and
-// the compositions equal those of an uninterrupted pipeline, byte for byte.
+// kill -9 or Ctrl-C in the middle of `autoscale run`, then the same command again: no finished run is redone and
+// the compositions equal those of an uninterrupted pipeline, byte for byte. Serial: each test polls the child's
+// registry from this process, and the other test's in-process pipeline would delay that polling past the child's end.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ function finishedRuns(file: string): Map<string, string> {
   }
 }
 
-test('a pipeline killed with SIGKILL resumes without redoing finished runs and writes identical compositions', async (t) => {
+test.serial('a pipeline killed with SIGKILL resumes without redoing finished runs and writes identical compositions', async (t) => {
   const reference = tinySetup(overrides);
   const plain = await runPipeline({ config: parsePipelineConfig(reference.raw) });
   t.is(plain.trained, 14);
@@ -69,5 +70,41 @@ test('a pipeline killed with SIGKILL resumes without redoing finished runs and w
   t.log(`${before.size} runs finished before the kill; ${after.filter((r) => r.attempts > 1).length} resumed`);
   for (const file of outputs) {
     t.is(readFileSync(path.join(killed.dir, 'out', file), 'utf8'), readFileSync(path.join(reference.dir, 'out', file), 'utf8'), file);
+  }
+});
+
+test.serial('Ctrl-C (SIGINT) stops a pipeline with exit code 130 and the resume message, marks no run failed, and the same command finishes it', async (t) => {
+  const reference = tinySetup(overrides);
+  const plain = await runPipeline({ config: parsePipelineConfig(reference.raw) });
+  t.is(plain.trained, 14);
+
+  const stopped = tinySetup(overrides);
+  const registryFile = path.join(stopped.dir, 'cache', 'runs.sqlite');
+  const child = spawn(process.execPath, ['--import=tsx', cli, 'run', stopped.configFile, '--quiet'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let before = new Map<string, string>();
+  for (let i = 0; i < 2400 && before.size < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    before = finishedRuns(registryFile);
+  }
+  child.kill('SIGINT');
+  t.is(await exited, 130, stderr);
+  t.regex(stderr, /stopping: checkpointing the running runs/);
+  t.regex(stderr, /stopped; run the same command again to resume/);
+  const registry = openRegistry(registryFile);
+  const records = registry.list();
+  registry.close();
+  t.is(records.filter((r) => r.status === 'failed').length, 0, 'an interrupted run is not a failed run');
+  const finished = records.filter((r) => r.status === 'finished').length;
+  t.true(finished >= 3 && finished < 14, `${finished} runs finished before Ctrl-C`);
+  t.false(existsSync(path.join(stopped.dir, 'out', 'composition.json')), 'no outputs before the end');
+
+  const rerun = spawnSync(process.execPath, ['--import=tsx', cli, 'run', stopped.configFile, '--quiet'], { cwd: root, encoding: 'utf8' });
+  t.is(rerun.status, 0, rerun.stderr);
+  t.regex(rerun.stdout, new RegExp(`${14 - finished} proxy runs trained, ${finished} reused, 0 failed`));
+  for (const file of outputs) {
+    t.is(readFileSync(path.join(stopped.dir, 'out', file), 'utf8'), readFileSync(path.join(reference.dir, 'out', file), 'utf8'), file);
   }
 });
