@@ -1,8 +1,17 @@
 // The config of `autoscale run`: one JSON file naming the model, tokenizer, domains, scales,
-// multipliers, target, seeds and backend. Validated field by field; every error names the field
-// and the fix. Everything but the domains, the scales and the target has a default.
+// multipliers, target, seeds and backend. One zod schema holds every field, its rule, its default and
+// what it means; from it come the parsed config and its type, the errors (each names the field and the
+// fix), `autoscale run --help` and the JSON Schema that ships in schema/pipeline-config.schema.json.
+// Everything but the data, the scales and the target has a default.
+//
+// A section is a schema of its own (modelSection, trainingSection, ...), composed in pipelineConfigObject;
+// a rule between fields of one section is a refinement of that section, one between sections (the target
+// beyond the largest scale) a refinement of the whole config.
 
+import { z } from 'zod';
+import { dataConfigSchema } from './data/config.js';
 import { DEFAULT_QUEUE, queueNameProblem, redisUrlProblem } from './queue/redis-url.js';
+import { firstIssue, jsonPath, nullAsMissing, strictSection, type RawIssue } from './schema-issues.js';
 
 /** An invalid pipeline config. `field` is the JSON path of the offending value, e.g. "training.lr". */
 export class ConfigError extends Error {
@@ -15,110 +24,11 @@ export class ConfigError extends Error {
   }
 }
 
-export interface ModelSection {
-  /** Tokens per training window (T). */
-  contextLength: number;
-  width: number;
-  layers: number;
-  heads: number;
-}
+// ---------------------------------------------------------------------------------------------
+// Defaults (the schema's; also public, for callers that fill a field the way the config does)
 
-export interface TrainingSection {
-  /** Windows per optimizer step (B). A step sees B * T target tokens. */
-  batchSize: number;
-  /** Peak learning rate (after warmup). */
-  lr: number;
-  /** Learning rate at the end of the cosine decay. */
-  minLr: number;
-  /** Fraction of each run's steps spent warming up (linear from 0). */
-  warmupFraction: number;
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** Max global gradient norm (0 disables clipping). */
-  gradClip: number;
-  /** Held-out evaluations along each run (the last one is at the end). */
-  evalPoints: number;
-  /** Checkpoint a run every this many seconds (0: never). */
-  checkpointEverySeconds: number;
-}
-
-export interface EvalSection {
-  /** Held-out windows per domain for every evaluation. */
-  windowsPerDomain: number;
-  /** Weight of each domain's held-out loss in the DDO response (default: equal weights). */
-  weights: Record<string, number> | null;
-}
-
-export interface ValidationSection {
-  /** Total training tokens of the validation runs (larger than the DDO scales, still affordable). */
-  scale: number;
-  /** Held-out evaluations along each validation run (the loss curves). */
-  evalPoints: number;
-  /**
-   * Shorter budgets, as fractions of `scale` in (0, 1), at which every mixture other than uniform is trained
-   * again (each its own full cosine schedule) to measure the token saving: the budget at which the mixture
-   * reaches uniform's final loss. [] measures no saving.
-   */
-  savingFractions: number[];
-}
-
-export interface IntervalSection {
-  /** Central probability of every interval (weights, tokens, validation differences). */
-  level: number;
-  /** Bootstrap draws per DDO scale (carried on through the prediction). */
-  draws: number;
-}
-
-export type Backend = 'auto' | 'cpu' | 'cuda';
-
-export interface RunnerSection {
-  /** Redis URL of the queue runner (BullMQ); null: the local runner trains every run in this process. */
-  redis: string | null;
-  /** Queue name shared with the workers (`autoscale worker --queue`). */
-  queue: string;
-}
-
-export interface PipelineConfig {
-  /** The data config of lib/data (domains, tokenizer, held-out split), or "demo" for the embedded corpus. */
-  data: unknown;
-  model: ModelSection;
-  training: TrainingSection;
-  eval: EvalSection;
-  /** DDO scales: total training tokens of each small-scale run, two or more, increasing. */
-  scales: number[];
-  /** The target scale: total training tokens of the run the mixture is for. */
-  target: number;
-  /** Base composition at every scale: "uniform" or weights per domain (normalised). */
-  base: 'uniform' | Record<string, number>;
-  /** Perturbation multipliers applied to one domain's base quantity at a time (paper: 1/3 and 3). */
-  multipliers: number[];
-  /** Bounds on the solved multiplier x_i at every scale; null: the range of multipliers tried (no extrapolation). */
-  bounds: { min: number | null; max: number | null };
-  /** A domain may be repeated at most this many times (epochs) in any run or prediction. */
-  maxEpochs: number;
-  /** Seeds: every DDO run is trained once per seed and the responses averaged. */
-  seeds: number[];
-  backend: Backend;
-  /** CPU threads per run, or "auto" (cores / concurrent runs). */
-  threadsPerRun: number | 'auto';
-  /** Runs at once, or "auto" (the runner's capacity plan). */
-  concurrency: number | 'auto';
-  /** Where the runs are trained: locally (the default) or by workers through a Redis queue. */
-  runner: RunnerSection;
-  /** Optional validation at a larger scale: uniform vs the largest DDO optimum vs AutoScale, every seed. */
-  validation: ValidationSection | null;
-  /** Intervals from the seeds' replicates. */
-  intervals: IntervalSection;
-  /** Output folder (composition-*.json, runs.csv, report.html). */
-  out: string;
-  /** Registry, checkpoints and the data cache live here; shared between pipelines. */
-  cacheDir: string;
-}
-
-export const DEFAULT_MODEL: ModelSection = { contextLength: 64, width: 64, layers: 2, heads: 4 };
-export const DEFAULT_TRAINING: TrainingSection = {
+export const DEFAULT_MODEL = { contextLength: 64, width: 64, layers: 2, heads: 4 };
+export const DEFAULT_TRAINING = {
   batchSize: 16,
   lr: 3e-3,
   minLr: 3e-4,
@@ -133,7 +43,7 @@ export const DEFAULT_TRAINING: TrainingSection = {
 };
 /** The DDO multipliers a config may use: a perturbation beyond 1000x either way is no longer a local probe of the response. */
 export const MULTIPLIER_RANGE: readonly [number, number] = [1e-3, 1e3];
-export const DEFAULT_EVAL: EvalSection = { windowsPerDomain: 32, weights: null };
+export const DEFAULT_EVAL: { windowsPerDomain: number; weights: Record<string, number> | null } = { windowsPerDomain: 32, weights: null };
 export const DEFAULTS = {
   base: 'uniform' as const,
   multipliers: [1 / 3, 3],
@@ -145,82 +55,298 @@ export const DEFAULTS = {
   concurrency: 'auto' as const,
   runner: { redis: null, queue: DEFAULT_QUEUE },
   validation: null,
-  intervals: { level: 0.9, draws: 400 } as IntervalSection,
+  intervals: { level: 0.9, draws: 400 },
   savingFractions: [0.5],
+  validationEvalPoints: 8,
   out: 'out/autoscale',
   cacheDir: '.autoscale-cache',
 };
 
-/** The defaults as text, for `autoscale run --help`. */
-export function describeDefaults(): string {
-  const m = DEFAULT_MODEL;
-  const t = DEFAULT_TRAINING;
-  return [
-    'Config (JSON). Required: "data" (a data config: domains, tokenizer; or "demo"), "scales" (>= 2',
-    'increasing token counts for DDO), "target" (token count to predict for). Defaults:',
-    `  model      {"contextLength": ${m.contextLength}, "width": ${m.width}, "layers": ${m.layers}, "heads": ${m.heads}} (vocab from the tokenizer)`,
-    `  training   {"batchSize": ${t.batchSize}, "lr": ${t.lr}, "minLr": ${t.minLr}, "warmupFraction": ${t.warmupFraction}, "weightDecay": ${t.weightDecay},`,
-    `              "beta1": ${t.beta1}, "beta2": ${t.beta2}, "eps": ${t.eps}, "gradClip": ${t.gradClip}, "evalPoints": ${t.evalPoints},`,
-    `              "checkpointEverySeconds": ${t.checkpointEverySeconds}}`,
-    `  eval       {"windowsPerDomain": ${DEFAULT_EVAL.windowsPerDomain}, "weights": null (equal weight per domain)}`,
-    `  base       "uniform" (or {"domain": weight, ...})`,
-    `  multipliers [1/3, 3] (2m+1 DDO runs per scale for m domains; each within [${MULTIPLIER_RANGE[0]}, ${MULTIPLIER_RANGE[1]}], not 1)`,
-    `  bounds     {"min": null, "max": null}: each domain's solved multiplier stays within the multipliers tried`,
-    `  maxEpochs  ${DEFAULTS.maxEpochs} (repeats of a domain's unique training tokens allowed)`,
-    `  seeds      [0] (more seeds: each DDO run trained per seed, responses averaged)`,
-    `  backend    "auto" (cuda when a device is present, else cpu); "cpu" | "cuda"`,
-    `  threadsPerRun, concurrency  "auto" (runs x threads <= cores)`,
-    `  runner     {"redis": null, "queue": "${DEFAULT_QUEUE}"}: the runs train in this process; {"redis": "redis://host:6379"}`,
-    `             enqueues them for \`autoscale worker\` processes on other machines (BullMQ on Redis)`,
-    `  validation null; {"scale": N, "evalPoints": 8, "savingFractions": [0.5]} trains uniform, the largest`,
-    `             DDO optimum and AutoScale's prediction at N tokens on every seed, compares them seed by seed,`,
-    `             and trains the non-uniform mixtures again at 0.5 N to measure their token saving`,
-    `  intervals  {"level": ${DEFAULTS.intervals.level}, "draws": ${DEFAULTS.intervals.draws}}: intervals on every weight from the seeds' replicates`,
-    `  out        "${DEFAULTS.out}"   cacheDir ".autoscale-cache" (registry, checkpoints, data cache)`,
-  ].join('\n');
-}
+// ---------------------------------------------------------------------------------------------
+// Field kinds and their messages
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function checkKeys(value: Json, allowed: readonly string[], where: string): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) {
-      const field = where ? `${where}.${key}` : key;
-      throw new ConfigError(field, `unknown field; the fields here are ${allowed.map((k) => `"${k}"`).join(', ')}`);
-    }
+/** The messages of zod's own checks, in the config's words ("must be >= 1, got 0"); other issues carry their own. */
+function configMessage(issue: RawIssue): string | undefined {
+  const input = issue.input;
+  switch (issue.code) {
+    case 'invalid_type':
+      if (input === undefined) return 'is required';
+      if (issue.expected === 'int') return `must be a whole number, got ${String(input)}`;
+      if (issue.expected !== 'number') return undefined;
+      // JSON.parse reads a literal beyond the float64 range (1e999) as Infinity, which JSON.stringify writes as null.
+      if (typeof input === 'number') {
+        return `is not a finite number: ${input} (a JSON number beyond about 1.8e308, such as 1e999, reads as Infinity); give a finite value`;
+      }
+      return `must be a finite number, got ${JSON.stringify(input)}`;
+    case 'too_small':
+      if (issue.origin !== 'number' && issue.origin !== 'int') return undefined;
+      return `must be ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}, got ${String(input)}`;
+    case 'too_big':
+      if (issue.origin !== 'number' && issue.origin !== 'int') return undefined;
+      return `must be ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}, got ${String(input)}`;
+    default:
+      return undefined;
   }
 }
 
-function number(
-  value: unknown,
-  field: string,
-  rule: { integer?: boolean; min?: number; max?: number; exclusiveMin?: number; fallback?: number },
-): number {
-  if (value === undefined && rule.fallback !== undefined) return rule.fallback;
-  if (value === undefined) throw new ConfigError(field, 'is required');
-  if (typeof value !== 'number') throw new ConfigError(field, `must be a finite number, got ${JSON.stringify(value)}`);
-  if (!Number.isFinite(value)) {
-    // JSON.parse reads a literal beyond the float64 range (1e999) as Infinity, which JSON.stringify writes as null.
-    throw new ConfigError(field, `is not a finite number: ${value} (a JSON number beyond about 1.8e308, such as 1e999, reads as Infinity); give a finite value`);
-  }
-  if (rule.integer && !Number.isInteger(value)) throw new ConfigError(field, `must be a whole number, got ${value}`);
-  if (rule.min !== undefined && value < rule.min) throw new ConfigError(field, `must be >= ${rule.min}, got ${value}`);
-  if (rule.exclusiveMin !== undefined && value <= rule.exclusiveMin) throw new ConfigError(field, `must be > ${rule.exclusiveMin}, got ${value}`);
-  if (rule.max !== undefined && value > rule.max) throw new ConfigError(field, `must be <= ${rule.max}, got ${value}`);
-  return value;
+/**
+ * A whole number in [min, max]. The range is checked before wholeness so that 1e300 is "must be <= max", not
+ * "beyond the safe integers" (zod's int() stops at 2^53 - 1, past any token count a config can mean).
+ */
+function wholeNumber(min: number, max?: number) {
+  return (max === undefined ? z.number() : z.number().max(max)).int().min(min);
 }
 
-function weights(value: unknown, field: string): Record<string, number> {
-  if (!isObject(value) || Object.keys(value).length === 0) throw new ConfigError(field, 'must be an object {"domain": weight, ...} with at least one domain');
-  const out: Record<string, number> = {};
-  for (const [key, w] of Object.entries(value)) out[key] = number(w, `${field}.${key}`, { min: 0 });
-  if (Object.values(out).every((w) => w === 0)) throw new ConfigError(field, 'needs at least one positive weight');
-  return out;
+/** A section: an object of these fields, each with its default; `notAnObject` says what to write instead. */
+function section<Shape extends z.ZodRawShape>(shape: Shape, notAnObject: string) {
+  return strictSection(shape, { unknownField: (fields) => `unknown field; the fields here are ${fields}`, notAnObject: () => notAnObject });
 }
+
+/** A list of values; `expected` says what the list must hold, for a value that is not a list or is too short. */
+function list<T extends z.ZodType>(item: T, expected: string) {
+  return z.array(item, { error: expected });
+}
+
+/** Each domain's weight, >= 0, at least one positive. */
+function domainWeights() {
+  const expected = 'must be an object {"domain": weight, ...} with at least one domain';
+  return z
+    .record(z.string(), z.number().min(0), { error: expected })
+    .check((ctx) => {
+      const weights = Object.values(ctx.value);
+      if (weights.length === 0) ctx.issues.push({ code: 'custom', input: ctx.value, message: expected });
+      else if (weights.every((w) => w === 0)) ctx.issues.push({ code: 'custom', input: ctx.value, message: 'needs at least one positive weight' });
+    });
+}
+
+/** True when no value is there twice. */
+const distinct = (values: readonly unknown[]): boolean => new Set(values).size === values.length;
+
+// ---------------------------------------------------------------------------------------------
+// The sections
+
+export const modelSection = section(
+  {
+    contextLength: wholeNumber(2, 4096).default(DEFAULT_MODEL.contextLength).meta({ description: 'Tokens per training window (T).' }),
+    width: wholeNumber(4, 8192).default(DEFAULT_MODEL.width).meta({ description: 'Channels (C); a multiple of heads.' }),
+    layers: wholeNumber(1, 128).default(DEFAULT_MODEL.layers).meta({ description: 'Transformer blocks.' }),
+    heads: wholeNumber(1, 256).default(DEFAULT_MODEL.heads).meta({ description: 'Attention heads; divides width.' }),
+  },
+  'must be an object',
+)
+  .check((ctx) => {
+    const { width, heads } = ctx.value;
+    if (width % heads !== 0) ctx.issues.push({ code: 'custom', input: heads, path: ['heads'], message: `must divide model.width (${width}); ${heads} does not` });
+  })
+  .meta({ description: 'The proxy GPT (GPT-2 style); its vocabulary is the tokenizer\'s.' });
+
+export const trainingSection = section(
+  {
+    batchSize: wholeNumber(1, 65536).default(DEFAULT_TRAINING.batchSize).meta({ description: 'Windows per optimizer step (B); a step sees B * T target tokens.' }),
+    lr: z.number().gt(0).default(DEFAULT_TRAINING.lr).meta({ description: 'Peak learning rate (after warmup).' }),
+    minLr: z.number().min(0).default(DEFAULT_TRAINING.minLr).meta({ description: 'Learning rate at the end of the cosine decay; at most lr.' }),
+    warmupFraction: z.number().min(0).max(1).default(DEFAULT_TRAINING.warmupFraction).meta({ description: 'Fraction of each run\'s steps spent warming up (linear from 0).' }),
+    weightDecay: z.number().min(0).default(DEFAULT_TRAINING.weightDecay).meta({ description: 'AdamW\'s decoupled weight decay (matrices only).' }),
+    beta1: z.number().min(0).max(0.999999).default(DEFAULT_TRAINING.beta1).meta({ description: 'AdamW\'s first-moment decay.' }),
+    beta2: z.number().min(0).max(0.999999).default(DEFAULT_TRAINING.beta2).meta({ description: 'AdamW\'s second-moment decay.' }),
+    eps: z.number().gt(0).default(DEFAULT_TRAINING.eps).meta({ description: 'AdamW\'s epsilon.' }),
+    gradClip: z.number().min(0).default(DEFAULT_TRAINING.gradClip).meta({ description: 'Max global gradient norm (0 disables clipping).' }),
+    evalPoints: wholeNumber(1, 1000).default(DEFAULT_TRAINING.evalPoints).meta({ description: 'Held-out evaluations along each run (the last one at the end).' }),
+    checkpointEverySeconds: z.number().min(0).default(DEFAULT_TRAINING.checkpointEverySeconds).meta({ description: 'Checkpoint a run every this many seconds (0: never).' }),
+  },
+  'must be an object',
+)
+  .check((ctx) => {
+    const { lr, minLr } = ctx.value;
+    if (minLr > lr) ctx.issues.push({ code: 'custom', input: minLr, path: ['minLr'], message: `must be <= training.lr (${lr}), got ${minLr}` });
+  })
+  .meta({ description: 'AdamW with warmup and cosine decay, the same for every proxy run.' });
+
+export const evalSection = section(
+  {
+    windowsPerDomain: wholeNumber(1, 1e6).default(DEFAULT_EVAL.windowsPerDomain).meta({ description: 'Held-out windows per domain for every evaluation.' }),
+    weights: domainWeights().nullable().default(DEFAULT_EVAL.weights).meta({ description: 'Weight of each domain\'s held-out loss in the DDO response; null: equal weights.' }),
+  },
+  'must be an object',
+).meta({ description: 'The DDO response: the weighted mean of the domains\' held-out losses.' });
+
+export const boundsSection = section(
+  {
+    min: z.number().min(0).nullable().default(DEFAULTS.bounds.min).meta({ description: 'Lowest multiplier of a domain\'s base quantity.' }),
+    max: z.number().gt(0).nullable().default(DEFAULTS.bounds.max).meta({ description: 'Highest multiplier; larger than min.' }),
+  },
+  'must be an object {"min": x, "max": x}',
+)
+  .check((ctx) => {
+    const { min, max } = ctx.value;
+    if (min !== null && max !== null && max <= min) ctx.issues.push({ code: 'custom', input: max, path: ['max'], message: `must be larger than bounds.min (${min})` });
+  })
+  .meta({ description: 'Bounds on each domain\'s solved multiplier at every scale; null: the range of the multipliers tried (no extrapolation).' });
+
+export const runnerSection = section(
+  {
+    redis: z
+      .string({ error: 'must be a Redis URL string or null (the local runner)' })
+      .check((ctx) => {
+        const problem = redisUrlProblem(ctx.value);
+        if (problem) ctx.issues.push({ code: 'custom', input: ctx.value, message: problem });
+      })
+      .nullable()
+      .default(DEFAULTS.runner.redis)
+      .meta({ description: 'Redis URL (redis://host:6379) of a BullMQ queue: `autoscale worker` processes on other machines train the runs; null: they train in this process.' }),
+    queue: z
+      .string({ error: (issue) => `must be a queue name string, got ${JSON.stringify(issue.input)}` })
+      .check((ctx) => {
+        const problem = queueNameProblem(ctx.value);
+        if (problem) ctx.issues.push({ code: 'custom', input: ctx.value, message: problem });
+      })
+      .default(DEFAULTS.runner.queue)
+      .meta({ description: 'Queue name shared with the workers (`autoscale worker --queue`).' }),
+  },
+  `must be an object {"redis": "redis://host:6379", "queue": "${DEFAULT_QUEUE}"}`,
+).meta({ description: 'Where the runs train: in this process (the default) or on workers through a Redis queue.' });
+
+export const validationSection = section(
+  {
+    scale: wholeNumber(1).meta({ description: 'Total training tokens of each validation run: beyond the largest DDO scale, still affordable.' }),
+    evalPoints: wholeNumber(2, 1000).default(DEFAULTS.validationEvalPoints).meta({ description: 'Held-out evaluations along each validation run (the loss curves).' }),
+    savingFractions: nullAsMissing(
+      list(z.number().gt(0).max(0.999), 'must be a list of fractions of the validation scale in (0, 1), e.g. [0.5], or [] for none')
+        .refine(distinct, 'must not repeat a fraction')
+        .transform((fractions) => [...fractions].sort((a, b) => a - b))
+        .prefault(DEFAULTS.savingFractions),
+    ).meta({
+      description: 'Shorter budgets, as fractions of scale, at which every mixture but uniform is trained again (each its own full schedule) to measure its token saving: the budget at which it reaches uniform\'s final loss; [] measures none.',
+    }),
+  },
+  'must be null or {"scale": N, "evalPoints": 8}',
+);
+
+export const intervalsSection = section(
+  {
+    level: z.number().gt(0).max(0.999).default(DEFAULTS.intervals.level).meta({ description: 'Central probability of every interval (weights, tokens, validation differences).' }),
+    draws: wholeNumber(20, 100000).default(DEFAULTS.intervals.draws).meta({ description: 'Bootstrap draws per DDO scale (carried on through the prediction).' }),
+  },
+  `must be an object {"level": ${DEFAULTS.intervals.level}, "draws": ${DEFAULTS.intervals.draws}}`,
+).meta({ description: 'Intervals on every weight, from the seeds\' replicates.' });
+
+const multiplier = z
+  .number()
+  .gt(0)
+  .refine((x) => x !== 1, 'must not be 1 (the base run is always included)')
+  .min(MULTIPLIER_RANGE[0], { error: multiplierRange })
+  .max(MULTIPLIER_RANGE[1], { error: multiplierRange });
+
+function multiplierRange(issue: RawIssue): string {
+  return `must be within [${MULTIPLIER_RANGE[0]}, ${MULTIPLIER_RANGE[1]}] (a factor on one domain's base quantity; the paper uses 1/3 and 3), got ${String(issue.input)}`;
+}
+
+/** A count of runs or threads, or "auto" (planned from the cores). */
+function countOrAuto(max: number, description: string) {
+  return z
+    .union([z.literal('auto'), wholeNumber(1, max)], { error: (issue) => `must be "auto" or a whole number in [1, ${max}], got ${JSON.stringify(issue.input)}` })
+    .default('auto')
+    .meta({ description });
+}
+
+const folder = (fallback: string, description: string) =>
+  z.string({ error: 'must be a non-empty path' }).min(1, { error: 'must be a non-empty path' }).default(fallback).meta({ description });
+
+/** The "data" field as the pipeline reads it: "demo" or an object, which the data layer checks when it prepares it (lib/data/config.ts). */
+const dataReference = z.custom<'demo' | Record<string, unknown>>((value) => value === 'demo' || (typeof value === 'object' && value !== null && !Array.isArray(value)), {
+  error: (issue) => (issue.input === undefined ? 'is required: a data config ({"domains": [...]}) or "demo" for the embedded corpus' : 'must be a data config object or "demo"'),
+});
+
+/**
+ * The config's schema around a given "data" field: the pipeline parses with dataReference (the data layer checks the
+ * data config itself, against the config file's folder), the published JSON Schema describes it with the data config's schema.
+ */
+function pipelineConfigObject<Data extends z.ZodType>(data: Data) {
+  const scales = list(wholeNumber(1), 'must list two or more DDO scales (total training tokens per run), e.g. [200000, 400000]')
+    .min(2, { error: 'must list two or more DDO scales (total training tokens per run), e.g. [200000, 400000]' })
+    .check((ctx) => {
+      for (let i = 1; i < ctx.value.length; i++) {
+        const [previous, current] = [ctx.value[i - 1]!, ctx.value[i]!];
+        if (current <= previous) {
+          ctx.issues.push({ code: 'custom', input: current, path: [i], message: `must be larger than scales[${i - 1}] (${previous}); list the scales in increasing order` });
+          return;
+        }
+      }
+    });
+  return strictSection(
+    {
+      $schema: z.string({ error: 'must be a string: the path or URL of the JSON Schema this file follows' }).optional().meta({
+        description: 'The JSON Schema this file follows, for editors (e.g. "./node_modules/autoscale-lm/schema/pipeline-config.schema.json"); autoscale ignores it.',
+      }),
+      data: data.meta({ description: '"demo": the embedded five-domain corpus; or a data config: the domains, their sources, the tokenizer and the held-out split.' }),
+      model: nullAsMissing(modelSection.prefault({})),
+      training: nullAsMissing(trainingSection.prefault({})),
+      eval: nullAsMissing(evalSection.prefault({})),
+      scales: scales.meta({ description: 'DDO scales: total training tokens of each small-scale run, two or more, increasing.' }),
+      target: wholeNumber(1).meta({ description: 'Total training tokens of the run the mixture is for; beyond the largest scale.' }),
+      base: z
+        .union([z.literal('uniform'), domainWeights()], { error: 'must be an object {"domain": weight, ...} with at least one domain' })
+        .default(DEFAULTS.base)
+        .meta({ description: 'Base composition at every scale: "uniform", or a weight per domain (normalised).' }),
+      multipliers: list(multiplier, 'must list two or more multipliers other than 1, e.g. [0.3333, 3]')
+        .min(2, { error: 'must list two or more multipliers other than 1, e.g. [0.3333, 3]' })
+        .refine(distinct, 'must not repeat a value')
+        .default(DEFAULTS.multipliers)
+        .meta({
+          description: `Factors on one domain's base quantity at a time (2m+1 DDO runs per scale for m domains); each within [${MULTIPLIER_RANGE[0]}, ${MULTIPLIER_RANGE[1]}], not 1.`,
+        }),
+      bounds: nullAsMissing(boundsSection.prefault({})),
+      maxEpochs: z.number().gt(0).default(DEFAULTS.maxEpochs).meta({ description: 'Repeats of a domain\'s unique training tokens allowed in any run or prediction.' }),
+      seeds: list(wholeNumber(0, 2 ** 32 - 1), 'must list one or more integer seeds, e.g. [0]')
+        .min(1, { error: 'must list one or more integer seeds, e.g. [0]' })
+        .refine(distinct, 'must not repeat a seed')
+        .default(DEFAULTS.seeds)
+        .meta({ description: 'Every DDO run is trained once per seed; the seeds are replicates for the noise audit and the intervals.' }),
+      backend: nullAsMissing(
+        z.enum(['auto', 'cpu', 'cuda'], { error: (issue) => `must be "auto", "cpu" or "cuda", got ${JSON.stringify(issue.input)}` }).default(DEFAULTS.backend),
+      ).meta({ description: '"auto": cuda when a device is present, else cpu.' }),
+      threadsPerRun: countOrAuto(1024, 'CPU threads per run; "auto": cores / concurrent runs.'),
+      concurrency: countOrAuto(4096, 'Runs at once; "auto": the runner\'s capacity plan (runs x threads <= cores).'),
+      runner: nullAsMissing(runnerSection.prefault({})),
+      // prefault, not default: a default is an output, which the JSON Schema of an input leaves out for a section that transforms.
+      validation: validationSection.nullable().prefault(DEFAULTS.validation).meta({
+        description: 'Validation at a larger scale: uniform, the largest DDO optimum and AutoScale\'s prediction are trained on every seed and compared seed by seed; null: no validation.',
+      }),
+      intervals: nullAsMissing(intervalsSection.prefault({})),
+      out: folder(DEFAULTS.out, 'Output folder: composition*.json, ddo-*.csv, runs.csv, report.html.'),
+      cacheDir: folder(DEFAULTS.cacheDir, 'The run registry, checkpoints and the data cache; pipelines may share it.'),
+    },
+    { unknownField: (fields) => `unknown field; the fields here are ${fields}`, notAnObject: () => 'the config must be a JSON object' },
+  )
+    .check((ctx) => {
+      const { scales: s, target, validation } = ctx.value;
+      const largest = s[s.length - 1]!;
+      if (target <= largest) ctx.issues.push({ code: 'custom', input: target, path: ['target'], message: `must be larger than the largest DDO scale (${largest}), got ${target}` });
+      if (validation && validation.scale <= largest) {
+        ctx.issues.push({
+          code: 'custom',
+          input: validation.scale,
+          path: ['validation', 'scale'],
+          message: `must be larger than the largest DDO scale (${largest}) so that it tests the extrapolation, got ${validation.scale}`,
+        });
+      }
+    })
+    .transform(({ $schema: _ignored, ...config }) => config)
+    .meta({ title: 'autoscale-lm pipeline config', description: 'The config of `autoscale run`: only "data", "scales" and "target" are required.' });
+}
+
+/** The pipeline config's schema (its "data" is checked by the data layer when the pipeline prepares it). */
+export const pipelineConfigSchema = pipelineConfigObject(dataReference);
+
+export type ModelSection = z.output<typeof modelSection>;
+export type TrainingSection = z.output<typeof trainingSection>;
+export type EvalSection = z.output<typeof evalSection>;
+export type ValidationSection = z.output<typeof validationSection>;
+export type IntervalSection = z.output<typeof intervalsSection>;
+export type RunnerSection = z.output<typeof runnerSection>;
+/** A validated config with every default filled in. */
+export type PipelineConfig = z.output<typeof pipelineConfigSchema>;
+export type Backend = PipelineConfig['backend'];
 
 /**
  * Validates a parsed config and fills in the defaults. Throws ConfigError naming the field.
@@ -229,181 +355,107 @@ function weights(value: unknown, field: string): Record<string, number> {
  * @example parsePipelineConfig({ data: 'demo', scales: [2e5, 4e5], target: 4e6 }).training.lr // 3e-3
  */
 export function parsePipelineConfig(raw: unknown): PipelineConfig {
-  if (!isObject(raw)) throw new ConfigError('(root)', 'the config must be a JSON object');
-  checkKeys(
-    raw,
-    ['$schema', 'data', 'model', 'training', 'eval', 'scales', 'target', 'base', 'multipliers', 'bounds', 'maxEpochs', 'seeds', 'backend', 'threadsPerRun', 'concurrency', 'runner', 'validation', 'intervals', 'out', 'cacheDir'],
-    '',
-  );
-  if (raw.data === undefined) throw new ConfigError('data', 'is required: a data config ({"domains": [...]}) or "demo" for the embedded corpus');
-  if (raw.data !== 'demo' && !isObject(raw.data)) throw new ConfigError('data', 'must be a data config object or "demo"');
+  const result = pipelineConfigSchema.safeParse(raw, { error: configMessage, reportInput: true });
+  if (result.success) return result.data;
+  const { issue, path } = firstIssue(result.error.issues);
+  throw new ConfigError(path.length === 0 ? '(root)' : jsonPath(path), issue.message);
+}
 
-  const modelRaw = raw.model ?? {};
-  if (!isObject(modelRaw)) throw new ConfigError('model', 'must be an object');
-  checkKeys(modelRaw, Object.keys(DEFAULT_MODEL), 'model');
-  const model: ModelSection = {
-    contextLength: number(modelRaw.contextLength, 'model.contextLength', { integer: true, min: 2, max: 4096, fallback: DEFAULT_MODEL.contextLength }),
-    width: number(modelRaw.width, 'model.width', { integer: true, min: 4, max: 8192, fallback: DEFAULT_MODEL.width }),
-    layers: number(modelRaw.layers, 'model.layers', { integer: true, min: 1, max: 128, fallback: DEFAULT_MODEL.layers }),
-    heads: number(modelRaw.heads, 'model.heads', { integer: true, min: 1, max: 256, fallback: DEFAULT_MODEL.heads }),
-  };
-  if (model.width % model.heads !== 0) throw new ConfigError('model.heads', `must divide model.width (${model.width}); ${model.heads} does not`);
+// ---------------------------------------------------------------------------------------------
+// The JSON Schema and the help, both from the schema
 
-  const trainingRaw = raw.training ?? {};
-  if (!isObject(trainingRaw)) throw new ConfigError('training', 'must be an object');
-  checkKeys(trainingRaw, Object.keys(DEFAULT_TRAINING), 'training');
-  const d = DEFAULT_TRAINING;
-  const training: TrainingSection = {
-    batchSize: number(trainingRaw.batchSize, 'training.batchSize', { integer: true, min: 1, max: 65536, fallback: d.batchSize }),
-    lr: number(trainingRaw.lr, 'training.lr', { exclusiveMin: 0, fallback: d.lr }),
-    minLr: number(trainingRaw.minLr, 'training.minLr', { min: 0, fallback: d.minLr }),
-    warmupFraction: number(trainingRaw.warmupFraction, 'training.warmupFraction', { min: 0, max: 1, fallback: d.warmupFraction }),
-    weightDecay: number(trainingRaw.weightDecay, 'training.weightDecay', { min: 0, fallback: d.weightDecay }),
-    beta1: number(trainingRaw.beta1, 'training.beta1', { min: 0, max: 0.999999, fallback: d.beta1 }),
-    beta2: number(trainingRaw.beta2, 'training.beta2', { min: 0, max: 0.999999, fallback: d.beta2 }),
-    eps: number(trainingRaw.eps, 'training.eps', { exclusiveMin: 0, fallback: d.eps }),
-    gradClip: number(trainingRaw.gradClip, 'training.gradClip', { min: 0, fallback: d.gradClip }),
-    evalPoints: number(trainingRaw.evalPoints, 'training.evalPoints', { integer: true, min: 1, max: 1000, fallback: d.evalPoints }),
-    checkpointEverySeconds: number(trainingRaw.checkpointEverySeconds, 'training.checkpointEverySeconds', { min: 0, fallback: d.checkpointEverySeconds }),
-  };
-  if (training.minLr > training.lr) throw new ConfigError('training.minLr', `must be <= training.lr (${training.lr}), got ${training.minLr}`);
+/** Where the package ships the JSON Schema of the config, relative to its root (package.json "files" lists schema/). */
+export const PIPELINE_CONFIG_SCHEMA_FILE = 'schema/pipeline-config.schema.json';
 
-  const evalRaw = raw.eval ?? {};
-  if (!isObject(evalRaw)) throw new ConfigError('eval', 'must be an object');
-  checkKeys(evalRaw, ['windowsPerDomain', 'weights'], 'eval');
-  const evalSection: EvalSection = {
-    windowsPerDomain: number(evalRaw.windowsPerDomain, 'eval.windowsPerDomain', { integer: true, min: 1, max: 1e6, fallback: DEFAULT_EVAL.windowsPerDomain }),
-    weights: evalRaw.weights === undefined || evalRaw.weights === null ? null : weights(evalRaw.weights, 'eval.weights'),
-  };
+/**
+ * The JSON Schema (draft-07, which every editor reads) of a pipeline config, its "data" field described by the data
+ * config's schema: what schema/pipeline-config.schema.json holds (`npm run schema` writes it).
+ *
+ * @example pipelineConfigJsonSchema().required // ['data', 'scales', 'target']
+ */
+export function pipelineConfigJsonSchema(): JsonSchema {
+  const data = z.union([z.literal('demo'), dataConfigSchema]);
+  return z.toJSONSchema(pipelineConfigObject(data), { io: 'input', target: 'draft-7' }) as JsonSchema;
+}
 
-  if (!Array.isArray(raw.scales) || raw.scales.length < 2) {
-    throw new ConfigError('scales', 'must list two or more DDO scales (total training tokens per run), e.g. [200000, 400000]');
+/** The parts of a JSON Schema that the help reads. */
+export interface JsonSchema {
+  type?: string | string[];
+  description?: string;
+  default?: unknown;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  anyOf?: JsonSchema[];
+  [keyword: string]: unknown;
+}
+
+/** A default as the help prints it: JSON with a space after ":" and ",", long fractions cut to 3 digits ("0.333..."). */
+function defaultText(value: unknown): string {
+  if (typeof value === 'number') return String(value).length > 9 ? `${Number(value.toPrecision(3))}...` : String(value);
+  if (Array.isArray(value)) return `[${value.map(defaultText).join(', ')}]`;
+  if (typeof value === 'object' && value !== null) return `{${Object.entries(value).map(([k, v]) => `"${k}": ${defaultText(v)}`).join(', ')}}`;
+  return JSON.stringify(value);
+}
+
+/** A value that a JSON Schema alternative allows, as the help names it: "demo", null, an object. */
+function alternativeText(alternative: JsonSchema): string {
+  if ('const' in alternative) return JSON.stringify(alternative.const);
+  if (alternative.type === 'null') return 'null';
+  return `a ${String(alternative.type)}`;
+}
+
+/**
+ * A field as the help names it: `"name": default`, or `"name" (required)`; a section (its fields follow) by its
+ * name; a section that may also be something else (null, "demo") with those values first.
+ */
+function fieldHead(name: string, field: JsonSchema, required: boolean): string {
+  const head = `"${name}"${required ? ' (required)' : ''}`;
+  if (field.properties || (field.items as JsonSchema | undefined)?.properties) return head;
+  const others = field.anyOf?.some((alternative) => alternative.properties) ? field.anyOf.filter((alternative) => !alternative.properties) : undefined;
+  if (others) return `${head}: ${others.map(alternativeText).join(', ')}, or an object`;
+  return required || !('default' in field) ? head : `${head}: ${defaultText(field.default)}`;
+}
+
+/** `text` in lines of at most `width` characters: the first after `first`, the others after `rest`. */
+function wrap(text: string, first: string, rest = first, width = 110): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const indent = lines.length === 0 ? first : rest;
+    if (line && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
   }
-  const scales = raw.scales.map((s, i) => number(s, `scales[${i}]`, { integer: true, min: 1 }));
-  for (let i = 1; i < scales.length; i++) {
-    if ((scales[i] as number) <= (scales[i - 1] as number)) throw new ConfigError(`scales[${i}]`, `must be larger than scales[${i - 1}] (${scales[i - 1]}); list the scales in increasing order`);
+  if (line) lines.push((lines.length === 0 ? first : rest) + line);
+  return lines;
+}
+
+/** The help's lines for the fields of one object, each with its default and meaning, a section's fields below it. */
+function describeFields(schema: JsonSchema, indent: string): string[] {
+  const lines: string[] = [];
+  for (const [name, field] of Object.entries(schema.properties ?? {})) {
+    // A section's fields follow it: an object's, a list of objects' (domains), an object alternative's (validation).
+    const items = field.items as JsonSchema | undefined;
+    const object = field.properties ? field : items?.properties ? items : field.anyOf?.find((alternative) => alternative.properties);
+    const head = fieldHead(name, field, (schema.required ?? []).includes(name));
+    lines.push(...wrap(`${head}  ${field.description ?? object?.description ?? ''}`.trimEnd(), indent, `${indent}    `));
+    if (object) lines.push(...describeFields(object, `${indent}    `));
   }
-  const largest = scales[scales.length - 1] as number;
-  const target = number(raw.target, 'target', { integer: true, min: 1 });
-  if (target <= largest) throw new ConfigError('target', `must be larger than the largest DDO scale (${largest}), got ${target}`);
+  return lines;
+}
 
-  let base: PipelineConfig['base'] = DEFAULTS.base;
-  if (raw.base !== undefined && raw.base !== 'uniform') base = weights(raw.base, 'base');
-
-  let multipliers = DEFAULTS.multipliers;
-  if (raw.multipliers !== undefined) {
-    if (!Array.isArray(raw.multipliers) || raw.multipliers.length < 2) {
-      throw new ConfigError('multipliers', 'must list two or more multipliers other than 1, e.g. [0.3333, 3]');
-    }
-    multipliers = raw.multipliers.map((x, i) => number(x, `multipliers[${i}]`, { exclusiveMin: 0 }));
-    multipliers.forEach((x, i) => {
-      if (x === 1) throw new ConfigError(`multipliers[${i}]`, 'must not be 1 (the base run is always included)');
-      if (x < MULTIPLIER_RANGE[0] || x > MULTIPLIER_RANGE[1]) {
-        throw new ConfigError(
-          `multipliers[${i}]`,
-          `must be within [${MULTIPLIER_RANGE[0]}, ${MULTIPLIER_RANGE[1]}] (a factor on one domain's base quantity; the paper uses 1/3 and 3), got ${x}`,
-        );
-      }
-    });
-    if (new Set(multipliers).size !== multipliers.length) throw new ConfigError('multipliers', 'must not repeat a value');
-  }
-
-  const boundsRaw = raw.bounds ?? {};
-  if (!isObject(boundsRaw)) throw new ConfigError('bounds', 'must be an object {"min": x, "max": x}');
-  checkKeys(boundsRaw, ['min', 'max'], 'bounds');
-  const bounds = {
-    min: boundsRaw.min === undefined || boundsRaw.min === null ? null : number(boundsRaw.min, 'bounds.min', { min: 0 }),
-    max: boundsRaw.max === undefined || boundsRaw.max === null ? null : number(boundsRaw.max, 'bounds.max', { exclusiveMin: 0 }),
-  };
-  if (bounds.max !== null && bounds.min !== null && bounds.max <= bounds.min) {
-    throw new ConfigError('bounds.max', `must be larger than bounds.min (${bounds.min})`);
-  }
-
-  const maxEpochs = number(raw.maxEpochs, 'maxEpochs', { exclusiveMin: 0, fallback: DEFAULTS.maxEpochs });
-
-  let seeds = DEFAULTS.seeds;
-  if (raw.seeds !== undefined) {
-    if (!Array.isArray(raw.seeds) || raw.seeds.length === 0) throw new ConfigError('seeds', 'must list one or more integer seeds, e.g. [0]');
-    seeds = raw.seeds.map((s, i) => number(s, `seeds[${i}]`, { integer: true, min: 0, max: 2 ** 32 - 1 }));
-    if (new Set(seeds).size !== seeds.length) throw new ConfigError('seeds', 'must not repeat a seed');
-  }
-
-  const backend = raw.backend ?? DEFAULTS.backend;
-  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') throw new ConfigError('backend', `must be "auto", "cpu" or "cuda", got ${JSON.stringify(backend)}`);
-
-  const threadsPerRun = raw.threadsPerRun === undefined || raw.threadsPerRun === 'auto' ? 'auto' : number(raw.threadsPerRun, 'threadsPerRun', { integer: true, min: 1, max: 1024 });
-  const concurrency = raw.concurrency === undefined || raw.concurrency === 'auto' ? 'auto' : number(raw.concurrency, 'concurrency', { integer: true, min: 1, max: 4096 });
-
-  const runnerRaw = raw.runner ?? {};
-  if (!isObject(runnerRaw)) throw new ConfigError('runner', 'must be an object {"redis": "redis://host:6379", "queue": "autoscale"}');
-  checkKeys(runnerRaw, ['redis', 'queue'], 'runner');
-  let redis: string | null = null;
-  if (runnerRaw.redis !== undefined && runnerRaw.redis !== null) {
-    if (typeof runnerRaw.redis !== 'string') throw new ConfigError('runner.redis', 'must be a Redis URL string or null (the local runner)');
-    const problem = redisUrlProblem(runnerRaw.redis);
-    if (problem) throw new ConfigError('runner.redis', problem);
-    redis = runnerRaw.redis;
-  }
-  let queue: string = DEFAULT_QUEUE;
-  if (runnerRaw.queue !== undefined) {
-    if (typeof runnerRaw.queue !== 'string') throw new ConfigError('runner.queue', `must be a queue name string, got ${JSON.stringify(runnerRaw.queue)}`);
-    const problem = queueNameProblem(runnerRaw.queue);
-    if (problem) throw new ConfigError('runner.queue', problem);
-    queue = runnerRaw.queue;
-  }
-  const runner: RunnerSection = { redis, queue };
-
-  let validation: ValidationSection | null = null;
-  if (raw.validation !== undefined && raw.validation !== null) {
-    if (!isObject(raw.validation)) throw new ConfigError('validation', 'must be null or {"scale": N, "evalPoints": 8}');
-    checkKeys(raw.validation, ['scale', 'evalPoints', 'savingFractions'], 'validation');
-    const fractionsRaw = raw.validation.savingFractions ?? DEFAULTS.savingFractions;
-    if (!Array.isArray(fractionsRaw)) throw new ConfigError('validation.savingFractions', 'must be a list of fractions of the validation scale in (0, 1), e.g. [0.5], or [] for none');
-    const savingFractions = fractionsRaw.map((f, i) => number(f, `validation.savingFractions[${i}]`, { exclusiveMin: 0, max: 0.999 }));
-    if (new Set(savingFractions).size !== savingFractions.length) throw new ConfigError('validation.savingFractions', 'must not repeat a fraction');
-    validation = {
-      scale: number(raw.validation.scale, 'validation.scale', { integer: true, min: 1 }),
-      evalPoints: number(raw.validation.evalPoints, 'validation.evalPoints', { integer: true, min: 2, max: 1000, fallback: 8 }),
-      savingFractions: [...savingFractions].sort((a, b) => a - b),
-    };
-    if (validation.scale <= largest) {
-      throw new ConfigError('validation.scale', `must be larger than the largest DDO scale (${largest}) so that it tests the extrapolation, got ${validation.scale}`);
-    }
-  }
-
-  const intervalsRaw = raw.intervals ?? {};
-  if (!isObject(intervalsRaw)) throw new ConfigError('intervals', 'must be an object {"level": 0.9, "draws": 400}');
-  checkKeys(intervalsRaw, ['level', 'draws'], 'intervals');
-  const intervals: IntervalSection = {
-    level: number(intervalsRaw.level, 'intervals.level', { exclusiveMin: 0, max: 0.999, fallback: DEFAULTS.intervals.level }),
-    draws: number(intervalsRaw.draws, 'intervals.draws', { integer: true, min: 20, max: 100000, fallback: DEFAULTS.intervals.draws }),
-  };
-
-  const text = (value: unknown, field: string, fallback: string): string => {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'string' || value.length === 0) throw new ConfigError(field, 'must be a non-empty path');
-    return value;
-  };
-
-  return {
-    data: raw.data,
-    model,
-    training,
-    eval: evalSection,
-    scales,
-    target,
-    base,
-    multipliers,
-    bounds,
-    maxEpochs,
-    seeds,
-    backend,
-    threadsPerRun,
-    concurrency,
-    runner,
-    validation,
-    intervals,
-    out: text(raw.out, 'out', DEFAULTS.out),
-    cacheDir: text(raw.cacheDir, 'cacheDir', DEFAULTS.cacheDir),
-  };
+/**
+ * Every field of the config with its default and its meaning, for `autoscale run --help`: read from the JSON
+ * Schema, so the help says what the parser does.
+ *
+ * @example describeDefaults().includes('"lr": 0.003') // true
+ */
+export function describeDefaults(): string {
+  const schema = pipelineConfigJsonSchema();
+  return [
+    ...wrap(`Config (JSON): ${schema.description ?? ''} Every field, with its default when it is left out:`, ''),
+    ...describeFields(schema, '  '),
+    ...wrap(`Editors complete and check a config that names the JSON Schema this package ships: "$schema": "./node_modules/autoscale-lm/${PIPELINE_CONFIG_SCHEMA_FILE}".`, ''),
+  ].join('\n');
 }
