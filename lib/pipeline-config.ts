@@ -378,6 +378,15 @@ export function pipelineConfigJsonSchema(): JsonSchema {
   return z.toJSONSchema(pipelineConfigObject(data), { io: 'input', target: 'draft-7' }) as JsonSchema;
 }
 
+/**
+ * The file text of the JSON Schema: what schema/pipeline-config.schema.json holds, byte for byte.
+ *
+ * @example writeFileSync(PIPELINE_CONFIG_SCHEMA_FILE, pipelineConfigJsonSchemaText())
+ */
+export function pipelineConfigJsonSchemaText(): string {
+  return `${JSON.stringify(pipelineConfigJsonSchema(), null, 2)}\n`;
+}
+
 /** The parts of a JSON Schema that the help reads. */
 export interface JsonSchema {
   type?: string | string[];

@@ -56,12 +56,12 @@ shipped() {
   local listing
   listing=$(tar -tzf "$tarball") || return 1
   for f in package/dist/index.js package/dist/cli.js package/dist/index.d.ts package/CMakeLists.txt package/binding.gyp \
-    package/native/sources.json package/scripts/build-native.mjs; do
+    package/native/sources.json package/scripts/build-native.mjs package/schema/pipeline-config.schema.json; do
     grep -qx "$f" <<<"$listing" || { echo "missing from the tarball: $f"; return 1; }
   done
   if grep -qE '^package/(test|bench)/' <<<"$listing"; then echo "the tarball ships test/ or bench/"; return 1; fi
 }
-check 'the tarball ships dist/, native/, the build files and no tests or benchmarks' shipped
+check 'the tarball ships dist/, native/, the build files, the config JSON Schema and no tests or benchmarks' shipped
 
 # ---- install into a fresh project
 project="$work/project"
