@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { DataConfig } from '../data/config.js';
 import { demoDataConfig } from '../data/demo.js';
 import { runPipeline, type PipelineResult } from '../pipeline/run.js';
-import { describeDefaults, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
+import { DEFAULTS, describeDefaults, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
 import { formatTokens } from '../format.js';
 import type { CompositionIntervals } from '../stats/ddo-replicates.js';
 
@@ -130,9 +130,9 @@ export function registerRunCommand(program: Command): void {
     .option('--out <dir>', 'output folder (overrides the config\'s "out")')
     .option('--cache <dir>', 'cache folder: run registry, checkpoints, data (overrides "cacheDir")')
     .option('--seeds <list>', 'seeds to train every run with, overriding the config\'s "seeds" (e.g. 3,4,5: a second, independent demo)')
-    .option('--level <p>', 'central probability of every interval, overriding "intervals.level" (default 0.9)')
+    .option('--level <p>', `central probability of every interval, overriding "intervals.level" (default ${DEFAULTS.intervals.level})`)
     .option('--redis <url>', 'train the runs on `autoscale worker` processes through this Redis (redis://host:6379; sets "runner.redis")')
-    .option('--queue <name>', 'queue name shared with the workers (sets "runner.queue"; default "autoscale")')
+    .option('--queue <name>', `queue name shared with the workers (sets "runner.queue"; default "${DEFAULTS.runner.queue}")`)
     .option('--retry-failed', 'train again the runs that failed with a NaN loss (by default their failure is reused)')
     .option('--quiet', 'no progress lines on stderr')
     .addHelpText('after', `\n${describeDefaults()}\n\nThe demo config (--demo):\n${JSON.stringify(DEMO_CONFIG, null, 2)}\n\n` +
