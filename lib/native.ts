@@ -12,6 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { firstIssue, jsonPath, type Issue, type RawIssue } from './schema-issues.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -35,48 +37,16 @@ export type NativeError = Error & { code: NativeErrorCode };
 /** Token ids, read zero-copy by the addon. */
 export type TokenArray = Uint16Array | Uint32Array | Int32Array;
 
-/** The GPT-2 style proxy model's shape. */
-export interface ModelConfig {
-  /** V: token ids are in [0, vocabSize). */
-  vocabSize: number;
-  /** T: tokens per window; a window holds T + 1 ids (inputs [0, T), targets [1, T]). */
-  contextLength: number;
-  /** C: channels; must be a multiple of heads. */
-  width: number;
-  /** L: transformer blocks. */
-  layers: number;
-  /** NH: attention heads. */
-  heads: number;
-}
+/** The GPT-2 style proxy model's shape (V, T, C, L, NH); see modelConfigSchema. */
+export type ModelConfig = z.output<typeof modelConfigSchema>;
 
-/** AdamW and clipping settings. */
-export interface OptimizerOptions {
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  /** Decoupled weight decay, applied to the matrices only. */
-  weightDecay?: number;
-  /** Maximum global L2 norm of the gradient; <= 0 disables clipping. */
-  gradClip?: number;
-}
+/** AdamW and clipping settings; see optimizerSchema. */
+export type OptimizerOptions = z.output<typeof optimizerSchema>;
 
 export type BackendName = 'cpu' | 'cuda';
 
-export interface ModelOptions {
-  /** 'auto' (default) = 'cuda' when a CUDA device is available, else 'cpu'. */
-  backend?: 'auto' | BackendName;
-  /** CUDA device index (default 0). */
-  device?: number;
-  /** CPU worker threads; 0 (default) = all hardware threads. More than the OS allows is ERR_RESOURCES at the first operation. */
-  threads?: number;
-  /** Initialisation seed (default 1337): same seed, same parameters. */
-  seed?: number;
-  /** Most windows per trainStep / computeGradients call; activations are sized for it (default 8). */
-  batchSize?: number;
-  /** CUDA matmul precision (default 'fp32'; the CPU backend is always fp32). */
-  matmulPrecision?: 'fp32' | 'tf32' | 'bf16';
-  optimizer?: OptimizerOptions;
-}
+/** How a Model is created: backend, threads, seed, batch size, precision, optimizer; see modelOptionsSchema. */
+export type ModelOptions = z.output<typeof modelOptionsSchema>;
 
 export interface StepResult {
   /** Mean cross-entropy over all target positions, before the update. */
@@ -288,52 +258,133 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
-const CONFIG_KEYS = ['vocabSize', 'contextLength', 'width', 'layers', 'heads'] as const;
-const OPTION_KEYS = ['backend', 'device', 'threads', 'seed', 'batchSize', 'matmulPrecision', 'optimizer'] as const;
-const OPTIMIZER_KEYS = ['beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'] as const;
+/**
+ * The smallest vocabulary a Model takes: next-token prediction over one token has nothing to learn. The one
+ * rule of it: the addon reads the config's types and the core checks sizes only for memory safety (>= 1).
+ */
+export const MIN_VOCAB_SIZE = 2;
+
+/** An integer argument in [min, max]: TypeError when not a number, RangeError otherwise (as checkInteger). */
+function integer(min: number, max = MAX_INT32) {
+  const error = {
+    error: (issue: RawIssue) =>
+      typeof issue.input === 'number' ? `must be an integer in [${min}, ${max}], got ${issue.input}` : `must be an integer number, got ${describe(issue.input)}`,
+  };
+  return z.number(error).int(error).min(min, error).max(max, error);
+}
+
+/** A number argument in [min, max]: TypeError when not a number, RangeError otherwise (as checkNumber). */
+function finite(min: number, max: number) {
+  const error = {
+    error: (issue: RawIssue) =>
+      typeof issue.input === 'number' ? `must be a finite number in [${min}, ${max}], got ${issue.input}` : `must be a number, got ${describe(issue.input)}`,
+  };
+  return z.number(error).min(min, error).max(max, error);
+}
+
+/** A plain object of exactly these fields (not an array or a typed array); `expected` names it for anything else. */
+function argumentObject<Shape extends z.ZodRawShape>(shape: Shape, expected: string) {
+  const fields = Object.keys(shape).join(', ');
+  return z
+    .custom<Record<string, unknown>>(isPlainObject, { error: (issue) => `must be ${expected}, got ${describe(issue.input)}`, params: { code: 'ERR_WRONG_TYPE' } })
+    .pipe(z.strictObject(shape, { error: (issue) => `has an unknown field '${(issue as { keys?: string[] }).keys?.[0]}'; the fields are ${fields}` }));
+}
+
+/** One of `names`: RangeError otherwise. */
+function oneOf<const Names extends readonly [string, ...string[]]>(names: Names) {
+  return z.enum(names, { error: (issue) => `must be ${names.map((n) => `'${n}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}, got ${JSON.stringify(issue.input)}` });
+}
+
+export const modelConfigSchema = argumentObject(
+  {
+    /** V: token ids are in [0, vocabSize). */
+    vocabSize: integer(MIN_VOCAB_SIZE),
+    /** T: tokens per window; a window holds T + 1 ids (inputs [0, T), targets [1, T]). */
+    contextLength: integer(1),
+    /** C: channels; must be a multiple of heads. */
+    width: integer(1),
+    /** L: transformer blocks. */
+    layers: integer(1),
+    /** NH: attention heads. */
+    heads: integer(1),
+  },
+  'an object {vocabSize, contextLength, width, layers, heads}',
+).check((ctx) => {
+  const { width, heads } = ctx.value;
+  if (width % heads !== 0) {
+    ctx.issues.push({
+      code: 'custom',
+      input: heads,
+      path: ['heads'],
+      params: { code: 'ERR_INVALID_SHAPE' },
+      message:
+        `config.heads = ${heads} does not divide config.width = ${width}: choose a width that is a multiple of heads ` +
+        `(e.g. width = ${Math.max(1, Math.round(width / heads)) * heads})`,
+    });
+  }
+});
+
+export const optimizerSchema = argumentObject(
+  {
+    beta1: finite(0, 0.999999).optional(),
+    beta2: finite(0, 0.999999).optional(),
+    eps: finite(1e-30, 1).optional(),
+    /** Decoupled weight decay, applied to the matrices only. */
+    weightDecay: finite(0, 1e6).optional(),
+    /** Maximum global L2 norm of the gradient; <= 0 disables clipping. */
+    gradClip: finite(-1e30, 1e30).optional(),
+  },
+  'an object',
+);
+
+export const modelOptionsSchema = argumentObject(
+  {
+    /** 'auto' (default) = 'cuda' when a CUDA device is available, else 'cpu' (resolveBackend). */
+    backend: oneOf(['auto', 'cpu', 'cuda']).optional(),
+    /** CUDA device index (default 0). */
+    device: integer(0, 65536).optional(),
+    /** CPU worker threads; 0 (default) = all hardware threads. More than the OS allows is ERR_RESOURCES at the first operation. */
+    threads: integer(0, 65536).optional(),
+    /** Initialisation seed (default 1337): same seed, same parameters. */
+    seed: integer(0, Number.MAX_SAFE_INTEGER).optional(),
+    /** Most windows per trainStep / computeGradients call; activations are sized for it (default 8). */
+    batchSize: integer(1).optional(),
+    /** CUDA matmul precision (default 'fp32'; the CPU backend is always fp32). */
+    matmulPrecision: oneOf(['fp32', 'tf32', 'bf16']).optional(),
+    optimizer: optimizerSchema.optional(),
+  },
+  'an object',
+);
+
+/**
+ * The error of an argument's first issue, as the other checks here throw them: `name` (config, options) and the
+ * path lead the message; a value that is not a number or an object is a TypeError, anything else a RangeError.
+ */
+function argumentError(name: string, issues: readonly Issue[]): NativeError {
+  const { issue } = firstIssue(issues);
+  const where = jsonPath([name, ...issue.path]);
+  if (issue.code === 'custom') {
+    // Set by this module's checks: sizes that do not agree, or a value of the wrong type.
+    const code = (issue.params as { code?: 'ERR_INVALID_SHAPE' | 'ERR_WRONG_TYPE' } | undefined)?.code;
+    if (code === 'ERR_INVALID_SHAPE') return shapeError(issue.message);
+    return (code === 'ERR_WRONG_TYPE' ? typeError : rangeError)(`${where} ${issue.message}`);
+  }
+  // NaN, Infinity or 1.5 where an integer goes is a number out of range; a string there, or 5 for an object, the wrong type.
+  const numberGiven = typeof issue.input === 'number' && issue.code === 'invalid_type' && (issue.expected === 'number' || issue.expected === 'int');
+  return (issue.code === 'invalid_type' && !numberGiven ? typeError : rangeError)(`${where} ${issue.message}`);
+}
 
 function checkConfig(config: unknown): ModelConfig {
-  if (!isPlainObject(config)) {
-    throw typeError(`config must be an object {vocabSize, contextLength, width, layers, heads}, got ${describe(config)}`);
-  }
-  checkKeys(config, CONFIG_KEYS, 'config');
-  for (const key of CONFIG_KEYS) checkInteger(config[key], `config.${key}`, key === 'vocabSize' ? 2 : 1);
-  const { width, heads } = config as unknown as ModelConfig;
-  if (width % heads !== 0) {
-    throw shapeError(
-      `config.heads = ${heads} does not divide config.width = ${width}: choose a width that is a multiple of heads ` +
-        `(e.g. width = ${Math.max(1, Math.round(width / heads)) * heads})`,
-    );
-  }
-  return { ...(config as unknown as ModelConfig) };
+  const result = modelConfigSchema.safeParse(config, { reportInput: true });
+  if (!result.success) throw argumentError('config', result.error.issues);
+  return result.data;
 }
 
 function checkOptions(options: unknown): ModelOptions {
   if (options === undefined) return {};
-  if (!isPlainObject(options)) throw typeError(`options must be an object, got ${describe(options)}`);
-  checkKeys(options, OPTION_KEYS, 'options');
-  const o = options as ModelOptions;
-  if (o.backend !== undefined && !['auto', 'cpu', 'cuda'].includes(o.backend as string)) {
-    throw rangeError(`options.backend must be 'auto', 'cpu' or 'cuda', got ${JSON.stringify(o.backend)}`);
-  }
-  if (o.device !== undefined) checkInteger(o.device, 'options.device', 0, 65536);
-  if (o.threads !== undefined) checkInteger(o.threads, 'options.threads', 0, 65536);
-  if (o.seed !== undefined) checkInteger(o.seed, 'options.seed', 0, Number.MAX_SAFE_INTEGER);
-  if (o.batchSize !== undefined) checkInteger(o.batchSize, 'options.batchSize', 1);
-  if (o.matmulPrecision !== undefined && !['fp32', 'tf32', 'bf16'].includes(o.matmulPrecision as string)) {
-    throw rangeError(`options.matmulPrecision must be 'fp32', 'tf32' or 'bf16', got ${JSON.stringify(o.matmulPrecision)}`);
-  }
-  if (o.optimizer !== undefined) {
-    if (!isPlainObject(o.optimizer)) throw typeError(`options.optimizer must be an object, got ${describe(o.optimizer)}`);
-    checkKeys(o.optimizer, OPTIMIZER_KEYS, 'options.optimizer');
-    const opt = o.optimizer;
-    if (opt.beta1 !== undefined) checkNumber(opt.beta1, 'options.optimizer.beta1', 0, 0.999999);
-    if (opt.beta2 !== undefined) checkNumber(opt.beta2, 'options.optimizer.beta2', 0, 0.999999);
-    if (opt.eps !== undefined) checkNumber(opt.eps, 'options.optimizer.eps', 1e-30, 1);
-    if (opt.weightDecay !== undefined) checkNumber(opt.weightDecay, 'options.optimizer.weightDecay', 0, 1e6);
-    if (opt.gradClip !== undefined) checkNumber(opt.gradClip, 'options.optimizer.gradClip', -1e30, 1e30);
-  }
-  return { ...o, ...(o.optimizer ? { optimizer: { ...o.optimizer } } : {}) };
+  const result = modelOptionsSchema.safeParse(options, { reportInput: true });
+  if (!result.success) throw argumentError('options', result.error.issues);
+  return result.data;
 }
 
 function isTokenArray(value: unknown): value is TokenArray {
