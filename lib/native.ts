@@ -483,12 +483,10 @@ export class Model implements Disposable {
     const checkedConfig = checkConfig(config);
     const checkedOptions = checkOptions(options);
     const native = loadAddon();
-    const requested = checkedOptions.backend ?? 'auto';
-    let backend: BackendName = requested === 'auto' ? 'cpu' : requested;
-    if (requested !== 'cpu') {
+    const backend = resolveBackend(checkedOptions.backend ?? 'auto');
+    if (backend === 'cuda') {
       const cuda = cudaStatus(native);
-      if (requested === 'auto') backend = cuda.available ? 'cuda' : 'cpu';
-      else if (!cuda.available) {
+      if (!cuda.available) {
         throw makeError(
           Error,
           'ERR_BACKEND_UNAVAILABLE',
@@ -689,6 +687,19 @@ function cudaStatus(native: NativeAddon): BackendInfo['backends']['cuda'] {
   const cuda = native.backendInfo().cuda;
   const note = cuda.compiled ? undefined : fallbackNote();
   return note ? { ...cuda, reason: `${cuda.reason ?? 'not compiled in'}: ${note}` } : cuda;
+}
+
+/**
+ * The backend that 'auto' means here: 'cuda' when this build has CUDA and the machine a device, else 'cpu';
+ * 'cpu' and 'cuda' stay as they are (whether CUDA is available is the caller's to check). The one place
+ * 'auto' is resolved: the Model, the pipeline's run specs and `autoscale worker` ask it; the addon takes
+ * only 'cpu' or 'cuda'.
+ *
+ * @example new Model(config, { backend: resolveBackend('auto') }).backend === resolveBackend('auto') // true
+ */
+export function resolveBackend(requested: 'auto' | BackendName): BackendName {
+  if (requested !== 'auto') return requested;
+  return cudaStatus(loadAddon()).available ? 'cuda' : 'cpu';
 }
 
 /**

@@ -1,6 +1,6 @@
 // `autoscale worker`: trains the proxy runs that coordinators (`autoscale run --redis URL`) enqueue.
 import type { Command } from 'commander';
-import { backendInfo } from '../native.js';
+import { resolveBackend } from '../native.js';
 import { REDIS_URL_ENV, DEFAULT_QUEUE, parseQueueName, parseRedisUrl } from '../queue/redis-url.js';
 
 function integer(name: string, min: number) {
@@ -49,7 +49,7 @@ export function registerWorkerCommand(program: Command): void {
         if (!url) throw new Error(`give the Redis URL: --redis redis://host:6379, or set ${REDIS_URL_ENV}`);
         parseRedisUrl(url, options.redis ? '--redis' : REDIS_URL_ENV);
         parseQueueName(options.queue, '--queue');
-        const backend = options.backend ?? (backendInfo().backends.cuda.available ? 'cuda' : 'cpu');
+        const backend = options.backend ?? resolveBackend('auto');
         if (backend !== 'cpu' && backend !== 'cuda') throw new Error(`--backend must be cpu or cuda, got "${backend}"`);
         if (options.name !== undefined && !/^[\w.:@-]{1,100}$/.test(options.name)) {
           throw new Error(`--name "${options.name}": use up to 100 letters, digits and "_.:@-"`);

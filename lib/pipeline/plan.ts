@@ -6,7 +6,7 @@ import { prepareData, type PreparedData } from '../data/prepare.js';
 import { heldOutSet } from '../data/held-out.js';
 import { planDdoRuns, type DdoRun } from '../ddo/plan.js';
 import { formatCount, formatMultiplier, formatTokens } from '../format.js';
-import { backendInfo } from '../native.js';
+import { backendInfo, resolveBackend } from '../native.js';
 import type { PipelineConfig } from '../pipeline-config.js';
 import { runKey } from '../registry.js';
 import type { EvalSet } from '../train.js';
@@ -80,7 +80,7 @@ export async function setUp(config: PipelineConfig, source: DataSource, log: (li
   const evalSet: EvalSet = heldOutSet(prepared, config.model.contextLength, config.eval.windowsPerDomain);
 
   const info = backendInfo();
-  const backend: 'cpu' | 'cuda' = config.backend === 'auto' ? (info.backends.cuda.available ? 'cuda' : 'cpu') : config.backend;
+  const backend = resolveBackend(config.backend);
   // With a queue runner the workers train, so a coordinator without a GPU may plan CUDA runs (the workers check).
   if (backend === 'cuda' && !info.backends.cuda.available && config.runner.redis === null) {
     throw new Error(`config: backend: "cuda" but CUDA is unavailable (${info.backends.cuda.reason ?? 'no device'}); use "auto" or "cpu"`);
