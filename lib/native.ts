@@ -448,6 +448,21 @@ function checkFloat32Array(value: unknown, name: string, length: number, check?:
   return value;
 }
 
+/**
+ * The promise, its rejection carrying the caller's stack: the addon settles its promises from the event loop, so
+ * a native error's own stack names no JS frame. `callSite` is an Error made when the call was made (as sharp
+ * does); its frames are appended to the error's stack, below its message.
+ *
+ * @example return withCallerStack(this.#native.trainStep(tokens, lr), new Error());
+ */
+function withCallerStack<T>(promise: Promise<T>, callSite: Error): Promise<T> {
+  return promise.catch((error: unknown) => {
+    const frames = callSite.stack?.split('\n').slice(1).join('\n');
+    if (error instanceof Error && frames) error.stack = `${error.stack ?? `${error.name}: ${error.message}`}\n${frames}`;
+    throw error;
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Model
 
@@ -523,7 +538,7 @@ export class Model implements Disposable {
     if (!Number.isFinite(lr) || lr < 0 || lr > 3.4e38) {
       throw rangeError(`trainStep(tokens, lr): lr must be a finite number >= 0, got ${lr}`);
     }
-    return this.#native.trainStep(tokens, lr);
+    return withCallerStack(this.#native.trainStep(tokens, lr), new Error());
   }
 
   /**
@@ -544,7 +559,7 @@ export class Model implements Disposable {
     if (options.mask !== undefined) {
       mask = checkFloat32Array(options.mask, 'evalLoss options.mask', n * this.config.contextLength, 'nonnegative');
     }
-    return this.#native.evalLoss(windows, mask ?? null);
+    return withCallerStack(this.#native.evalLoss(windows, mask ?? null), new Error());
   }
 
   /**
@@ -555,7 +570,7 @@ export class Model implements Disposable {
   computeGradients(tokens: TokenArray): Promise<GradientsResult> {
     this.#requireLive('computeGradients');
     checkWindows(tokens, 'computeGradients(tokens)', this.config, this.batchSize);
-    return this.#native.computeGradients(tokens);
+    return withCallerStack(this.#native.computeGradients(tokens), new Error());
   }
 
   /**
