@@ -12,6 +12,7 @@ namespace autoscale::addon {
 
 namespace {
 
+constexpr int64_t kMinInt = std::numeric_limits<int32_t>::min();
 constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
 // Largest model accepted before allocation (bytes, rough estimate): far above any machine, low
@@ -32,52 +33,44 @@ int read_int_field(Napi::Env env, const Napi::Object& obj, const char* key, cons
   return static_cast<int>(read_integer(env, obj.Get(key), where + "." + key, min, max));
 }
 
+// A float32 number: finite and within float's range (converting a larger double is undefined behaviour).
 float read_float_field(Napi::Env env, const Napi::Object& obj, const char* key, const std::string& where,
-                       double min, double max, float fallback) {
+                       float fallback) {
   if (!has_field(obj, key)) return fallback;
   const double x = read_finite_number(env, obj.Get(key), where + "." + key);
-  if (x < min || x > max) {
-    throw_range_error(env, ErrorCode::InvalidArgument,
-                      where + "." + key + " = " + std::to_string(x) + " is outside [" + std::to_string(min) +
-                          ", " + std::to_string(max) + "]");
+  if (std::fabs(x) > std::numeric_limits<float>::max()) {
+    throw_range_error(env, ErrorCode::InvalidArgument, where + "." + key + " is beyond the float32 range");
   }
   return static_cast<float>(x);
 }
 
+// The sizes as int32 values: their rules (vocabSize >= 2, heads dividing width...) are lib/native.ts's, which
+// names them; Model::validate keeps what memory safety needs (positive sizes, no int overflow).
 ModelConfig read_config(Napi::Env env, const Napi::Value& value) {
   Napi::Object obj = read_object(env, value, "config");
   ModelConfig c;
-  c.vocab_size = read_int_field(env, obj, "vocabSize", "config", 1, kMaxInt, 0, true);
-  c.context_length = read_int_field(env, obj, "contextLength", "config", 1, kMaxInt, 0, true);
-  c.width = read_int_field(env, obj, "width", "config", 1, kMaxInt, 0, true);
-  c.layers = read_int_field(env, obj, "layers", "config", 1, kMaxInt, 0, true);
-  c.heads = read_int_field(env, obj, "heads", "config", 1, kMaxInt, 0, true);
+  c.vocab_size = read_int_field(env, obj, "vocabSize", "config", kMinInt, kMaxInt, 0, true);
+  c.context_length = read_int_field(env, obj, "contextLength", "config", kMinInt, kMaxInt, 0, true);
+  c.width = read_int_field(env, obj, "width", "config", kMinInt, kMaxInt, 0, true);
+  c.layers = read_int_field(env, obj, "layers", "config", kMinInt, kMaxInt, 0, true);
+  c.heads = read_int_field(env, obj, "heads", "config", kMinInt, kMaxInt, 0, true);
   return c;
 }
 
+// The options' types. lib/native.ts owns their rules and messages and resolves backend 'auto' (resolveBackend);
+// Model::validate rejects a backend or precision it does not know. The bounds on threads and device stay here:
+// they keep a wrong value from costing the process a thread per unit or an index past the devices.
 ModelOptions read_options(Napi::Env env, const Napi::Value& value) {
   ModelOptions o;
   if (value.IsUndefined() || value.IsNull()) return o;
   Napi::Object obj = read_object(env, value, "options");
-  if (has_field(obj, "backend")) {
-    o.backend = read_string(env, obj.Get("backend"), "options.backend");
-    if (o.backend == "auto") o.backend = cuda_devices().empty() ? "cpu" : "cuda";
-    if (o.backend != "cpu" && o.backend != "cuda") {
-      throw_range_error(env, ErrorCode::InvalidArgument,
-                        "options.backend must be 'auto', 'cpu' or 'cuda', got '" + o.backend + "'");
-    }
-  }
+  if (has_field(obj, "backend")) o.backend = read_string(env, obj.Get("backend"), "options.backend");
   o.backend_options.device = read_int_field(env, obj, "device", "options", 0, 1 << 16, 0, false);
   o.backend_options.threads = read_int_field(env, obj, "threads", "options", 0, 1 << 16, 0, false);
   if (has_field(obj, "matmulPrecision")) {
     o.backend_options.matmul_precision = read_string(env, obj.Get("matmulPrecision"), "options.matmulPrecision");
-    const std::string& p = o.backend_options.matmul_precision;
-    if (p != "fp32" && p != "tf32" && p != "bf16") {
-      throw_range_error(env, ErrorCode::InvalidArgument,
-                        "options.matmulPrecision must be 'fp32', 'tf32' or 'bf16', got '" + p + "'");
-    }
   }
-  o.batch_size = read_int_field(env, obj, "batchSize", "options", 1, kMaxInt, o.batch_size, false);
+  o.batch_size = read_int_field(env, obj, "batchSize", "options", kMinInt, kMaxInt, o.batch_size, false);
   if (has_field(obj, "seed")) {
     o.seed = static_cast<uint64_t>(read_integer(env, obj.Get("seed"), "options.seed", 0, kMaxSafeInteger));
   }
@@ -85,11 +78,11 @@ ModelOptions read_options(Napi::Env env, const Napi::Value& value) {
     Napi::Object opt = read_object(env, obj.Get("optimizer"), "options.optimizer");
     const std::string w = "options.optimizer";
     OptimizerConfig& oc = o.optimizer;
-    oc.beta1 = read_float_field(env, opt, "beta1", w, 0.0, 0.999999, oc.beta1);
-    oc.beta2 = read_float_field(env, opt, "beta2", w, 0.0, 0.999999, oc.beta2);
-    oc.eps = read_float_field(env, opt, "eps", w, 1e-30, 1.0, oc.eps);
-    oc.weight_decay = read_float_field(env, opt, "weightDecay", w, 0.0, 1e6, oc.weight_decay);
-    oc.grad_clip = read_float_field(env, opt, "gradClip", w, -1e30, 1e30, oc.grad_clip);
+    oc.beta1 = read_float_field(env, opt, "beta1", w, oc.beta1);
+    oc.beta2 = read_float_field(env, opt, "beta2", w, oc.beta2);
+    oc.eps = read_float_field(env, opt, "eps", w, oc.eps);
+    oc.weight_decay = read_float_field(env, opt, "weightDecay", w, oc.weight_decay);
+    oc.grad_clip = read_float_field(env, opt, "gradClip", w, oc.grad_clip);
   }
   return o;
 }
@@ -133,11 +126,8 @@ ModelObject::ModelObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mode
   if (!info.IsConstructCall()) throw_type_error(env, "Model must be called with new");
   const ModelConfig config = read_config(env, info[0]);
   const ModelOptions options = read_options(env, info[1]);
-  if (config.width % config.heads != 0) {
-    throw_range_error(env, ErrorCode::InvalidShape,
-                      "config.heads = " + std::to_string(config.heads) + " does not divide config.width = " +
-                          std::to_string(config.width));
-  }
+  // Before Model::validate (which checks that the sizes are positive and heads divides width): the estimate is
+  // in doubles, so any sizes are safe here.
   if (estimated_bytes(config, options) > kMaxModelBytes) {
     throw_native(env, ErrorCode::OutOfMemory,
                  "this model would need about " + std::to_string(estimated_bytes(config, options) / 1e12) +
