@@ -102,9 +102,10 @@ function section<Shape extends z.ZodRawShape>(shape: Shape, notAnObject: string)
   return strictSection(shape, { unknownField: (fields) => `unknown field; the fields here are ${fields}`, notAnObject: () => notAnObject });
 }
 
-/** A list of values; `expected` says what the list must hold, for a value that is not a list or is too short. */
-function list<T extends z.ZodType>(item: T, expected: string) {
-  return z.array(item, { error: expected });
+/** A list of at least `min` values; `expected` says what it must hold, for a value that is not a list or is too short. */
+function list<T extends z.ZodType>(item: T, expected: string, min = 0) {
+  const array = z.array(item, { error: expected });
+  return min > 0 ? array.min(min, { error: expected }) : array;
 }
 
 /** Each domain's weight, >= 0, at least one positive. */
@@ -241,6 +242,17 @@ function multiplierRange(issue: RawIssue): string {
   return `must be within [${MULTIPLIER_RANGE[0]}, ${MULTIPLIER_RANGE[1]}] (a factor on one domain's base quantity; the paper uses 1/3 and 3), got ${String(issue.input)}`;
 }
 
+/** DDO scales: two or more, increasing. */
+const scales = list(wholeNumber(1), 'must list two or more DDO scales (total training tokens per run), e.g. [200000, 400000]', 2).check((ctx) => {
+  for (let i = 1; i < ctx.value.length; i++) {
+    const [previous, current] = [ctx.value[i - 1]!, ctx.value[i]!];
+    if (current <= previous) {
+      ctx.issues.push({ code: 'custom', input: current, path: [i], message: `must be larger than scales[${i - 1}] (${previous}); list the scales in increasing order` });
+      return;
+    }
+  }
+});
+
 /** A count of runs or threads, or "auto" (planned from the cores). */
 function countOrAuto(max: number, description: string) {
   return z
@@ -262,17 +274,6 @@ const dataReference = z.custom<'demo' | Record<string, unknown>>((value) => valu
  * data config itself, against the config file's folder), the published JSON Schema describes it with the data config's schema.
  */
 function pipelineConfigObject<Data extends z.ZodType>(data: Data) {
-  const scales = list(wholeNumber(1), 'must list two or more DDO scales (total training tokens per run), e.g. [200000, 400000]')
-    .min(2, { error: 'must list two or more DDO scales (total training tokens per run), e.g. [200000, 400000]' })
-    .check((ctx) => {
-      for (let i = 1; i < ctx.value.length; i++) {
-        const [previous, current] = [ctx.value[i - 1]!, ctx.value[i]!];
-        if (current <= previous) {
-          ctx.issues.push({ code: 'custom', input: current, path: [i], message: `must be larger than scales[${i - 1}] (${previous}); list the scales in increasing order` });
-          return;
-        }
-      }
-    });
   return strictSection(
     {
       $schema: z.string({ error: 'must be a string: the path or URL of the JSON Schema this file follows' }).optional().meta({
@@ -288,8 +289,7 @@ function pipelineConfigObject<Data extends z.ZodType>(data: Data) {
         .union([z.literal('uniform'), domainWeights()], { error: 'must be an object {"domain": weight, ...} with at least one domain' })
         .default(DEFAULTS.base)
         .meta({ description: 'Base composition at every scale: "uniform", or a weight per domain (normalised).' }),
-      multipliers: list(multiplier, 'must list two or more multipliers other than 1, e.g. [0.3333, 3]')
-        .min(2, { error: 'must list two or more multipliers other than 1, e.g. [0.3333, 3]' })
+      multipliers: list(multiplier, 'must list two or more multipliers other than 1, e.g. [0.3333, 3]', 2)
         .refine(distinct, 'must not repeat a value')
         .default(DEFAULTS.multipliers)
         .meta({
@@ -297,8 +297,7 @@ function pipelineConfigObject<Data extends z.ZodType>(data: Data) {
         }),
       bounds: nullAsMissing(boundsSection.prefault({})),
       maxEpochs: z.number().gt(0).default(DEFAULTS.maxEpochs).meta({ description: 'Repeats of a domain\'s unique training tokens allowed in any run or prediction.' }),
-      seeds: list(wholeNumber(0, 2 ** 32 - 1), 'must list one or more integer seeds, e.g. [0]')
-        .min(1, { error: 'must list one or more integer seeds, e.g. [0]' })
+      seeds: list(wholeNumber(0, 2 ** 32 - 1), 'must list one or more integer seeds, e.g. [0]', 1)
         .refine(distinct, 'must not repeat a seed')
         .default(DEFAULTS.seeds)
         .meta({ description: 'Every DDO run is trained once per seed; the seeds are replicates for the noise audit and the intervals.' }),
