@@ -75,7 +75,7 @@ class Model {
 
   // The checks memory safety needs (positive sizes, heads dividing width, no int overflow, a backend and a
   // matmul precision it knows, threads and device >= 0); throws NativeError naming the field. The rules a
-  // user meets (vocabSize >= 2, optimizer ranges) and their messages are lib/native.ts's.
+  // user meets (the smallest vocabulary, MIN_VOCAB_SIZE; the optimizer ranges) and their messages are lib/native.ts's.
   static void validate(const ModelConfig& config, const ModelOptions& options);
 
   const ModelConfig& config() const { return config_; }

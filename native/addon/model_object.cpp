@@ -44,7 +44,7 @@ float read_float_field(Napi::Env env, const Napi::Object& obj, const char* key, 
   return static_cast<float>(x);
 }
 
-// The sizes as int32 values: their rules (vocabSize >= 2, heads dividing width...) are lib/native.ts's, which
+// The sizes as int32 values: their rules (the smallest vocabulary, heads dividing width...) are lib/native.ts's, which
 // names them; Model::validate keeps what memory safety needs (positive sizes, no int overflow).
 ModelConfig read_config(Napi::Env env, const Napi::Value& value) {
   Napi::Object obj = read_object(env, value, "config");
