@@ -125,10 +125,9 @@ int main(int argc, char** argv) {
         // largest products (the LM head), where the slow kernel would take longer than the rest.
         const bool check = flops <= 2e11;
         if (check) {
-          auto ref_engine = make_gemm_engine("own");
           GemmArgs gr = g;
           gr.D = ref;
-          gemm(stream, *ref_engine, ws, KernelVariant::Reference, Precision::Fp32, gr);
+          gemm_general(stream, gr);
           CUDA_CHECK(cudaStreamSynchronize(stream));
         }
         for (const std::string& impl : impls) {
@@ -136,14 +135,14 @@ int main(int argc, char** argv) {
           for (Precision p : {Precision::Bf16, Precision::Tf32, Precision::Fp32}) {
             GemmArgs gf = g;
             gf.D = out;
-            gemm(stream, *engine, ws, KernelVariant::Fast, p, gf);  // warm-up (and algorithm choice)
+            gemm(stream, *engine, ws, p, gf);  // warm-up (and algorithm choice)
             CUDA_CHECK(cudaStreamSynchronize(stream));
             double err = check ? max_rel_err(out, ref, out_n) : -1.0;  // -1: not checked
             cudaEvent_t start, stop;
             CUDA_CHECK(cudaEventCreate(&start));
             CUDA_CHECK(cudaEventCreate(&stop));
             CUDA_CHECK(cudaEventRecord(start, stream));
-            for (int i = 0; i < iterations; i++) gemm(stream, *engine, ws, KernelVariant::Fast, p, gf);
+            for (int i = 0; i < iterations; i++) gemm(stream, *engine, ws, p, gf);
             CUDA_CHECK(cudaEventRecord(stop, stream));
             CUDA_CHECK(cudaEventSynchronize(stop));
             float ms = 0;

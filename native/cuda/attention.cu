@@ -13,7 +13,8 @@
 //    dS_ts = P_ts (dout_t . v_s - Delta_t);
 //      dq kernel, one row per query:  dq_t += scale * sum_{s<=t} dS_ts k_s
 //      dk/dv kernel, one row per key: dk_s += scale * sum_{t>=s} dS_ts q_t;  dv_s += sum_{t>=s} P_ts dout_t
-// Reference kernels: one thread per row, the same formulas as plain loops over global memory.
+// General kernels (head sizes without a fast kernel, unaligned pointers; and the reference):
+// one thread per row, the same formulas as plain loops over global memory.
 #include <cmath>
 
 #include "attention.cuh"
@@ -282,7 +283,7 @@ __global__ void __launch_bounds__(AttShape<HS>::THREADS)
   }
 }
 
-// ---- Delta_t = dout_t . out_t per (b, h, t), shared by both variants ----
+// ---- Delta_t = dout_t . out_t per (b, h, t), shared by the fast and the general kernels ----
 __global__ void attention_delta_kernel(float* delta, const float* dout, const float* out, int B, int T, int C,
                                        int NH) {
   const int hs = C / NH;
@@ -299,7 +300,7 @@ __global__ void attention_delta_kernel(float* delta, const float* dout, const fl
   }
 }
 
-// ---- reference kernels: one thread per row, plain loops ----
+// ---- general kernels: one thread per row, plain loops ----
 __device__ float ref_dot(const float* a, const float* b, int n) {
   float acc = 0.0f;
   for (int d = 0; d < n; d++) acc += a[d] * b[d];
@@ -391,10 +392,9 @@ __global__ void attention_backward_dkdv_reference_kernel(float* dqkv, const floa
 // ---- launchers ----
 namespace {
 
-bool use_fast(KernelVariant variant, int C, int NH, const void* a, const void* b, const void* c = nullptr) {
+bool use_fast(int C, int NH, const void* a, const void* b, const void* c = nullptr) {
   int hs = C / NH;
-  return variant == KernelVariant::Fast && attention_fast_head_size(hs) && C % 4 == 0 && aligned16(a, b) &&
-         (c == nullptr || aligned16(c));
+  return attention_fast_head_size(hs) && C % 4 == 0 && aligned16(a, b) && (c == nullptr || aligned16(c));
 }
 
 template <int HS>
@@ -416,51 +416,76 @@ void backward_fast(cudaStream_t s, float* dqkv, const float* dout, const float* 
   CUDA_CHECK_LAUNCH("attention_backward_dkdv");
 }
 
+// Delta (B*NH*T) in the workspace, for either backward.
+float* attention_delta(cudaStream_t stream, Workspace& ws, const float* dout, const float* out, int B, int T,
+                       int C, int NH) {
+  const size_t rows = (size_t)B * NH * T;
+  float* delta = (float*)ws.get(sizeof(float) * rows);
+  const unsigned block = 128;
+  attention_delta_kernel<<<grid_for(rows, block), block, 0, stream>>>(delta, dout, out, B, T, C, NH);
+  CUDA_CHECK_LAUNCH("attention_delta");
+  return delta;
+}
+
 }  // namespace
 
-void attention_forward(cudaStream_t stream, KernelVariant variant, float* out, float* lse, const float* qkv,
-                       int B, int T, int C, int NH) {
+void attention_forward_general(cudaStream_t stream, float* out, float* lse, const float* qkv, int B, int T,
+                               int C, int NH) {
   const int hs = C / NH;
   const float scale = 1.0f / sqrtf((float)hs);
-  if (use_fast(variant, C, NH, out, qkv)) {
+  const unsigned block = 128;
+  attention_forward_reference_kernel<<<grid_for((size_t)B * NH * T, block), block, 0, stream>>>(
+      out, lse, qkv, B, T, C, NH, scale);
+  CUDA_CHECK_LAUNCH("attention_forward");
+}
+
+void attention_forward(cudaStream_t stream, float* out, float* lse, const float* qkv, int B, int T, int C,
+                       int NH) {
+  const int hs = C / NH;
+  const float scale = 1.0f / sqrtf((float)hs);
+  if (use_fast(C, NH, out, qkv)) {
     switch (hs) {
       case 16: forward_fast<16>(stream, out, lse, qkv, B, T, C, NH, scale); break;
       case 32: forward_fast<32>(stream, out, lse, qkv, B, T, C, NH, scale); break;
       case 64: forward_fast<64>(stream, out, lse, qkv, B, T, C, NH, scale); break;
       default: forward_fast<128>(stream, out, lse, qkv, B, T, C, NH, scale); break;
     }
+    CUDA_CHECK_LAUNCH("attention_forward");
   } else {
-    const unsigned block = 128;
-    attention_forward_reference_kernel<<<grid_for((size_t)B * NH * T, block), block, 0, stream>>>(
-        out, lse, qkv, B, T, C, NH, scale);
+    attention_forward_general(stream, out, lse, qkv, B, T, C, NH);
   }
-  CUDA_CHECK_LAUNCH("attention_forward");
 }
 
-void attention_backward(cudaStream_t stream, KernelVariant variant, Workspace& ws, float* dqkv,
-                        const float* dout, const float* qkv, const float* out, const float* lse, int B, int T,
-                        int C, int NH) {
+void attention_backward_general(cudaStream_t stream, Workspace& ws, float* dqkv, const float* dout,
+                                const float* qkv, const float* out, const float* lse, int B, int T, int C,
+                                int NH) {
   const int hs = C / NH;
   const float scale = 1.0f / sqrtf((float)hs);
   const size_t rows = (size_t)B * NH * T;
-  float* delta = (float*)ws.get(sizeof(float) * rows);
+  const float* delta = attention_delta(stream, ws, dout, out, B, T, C, NH);
   const unsigned block = 128;
-  attention_delta_kernel<<<grid_for(rows, block), block, 0, stream>>>(delta, dout, out, B, T, C, NH);
-  CUDA_CHECK_LAUNCH("attention_delta");
-  if (use_fast(variant, C, NH, dqkv, qkv, dout)) {
-    switch (hs) {
-      case 16: backward_fast<16>(stream, dqkv, dout, qkv, lse, delta, B, T, C, NH, scale); break;
-      case 32: backward_fast<32>(stream, dqkv, dout, qkv, lse, delta, B, T, C, NH, scale); break;
-      case 64: backward_fast<64>(stream, dqkv, dout, qkv, lse, delta, B, T, C, NH, scale); break;
-      default: backward_fast<128>(stream, dqkv, dout, qkv, lse, delta, B, T, C, NH, scale); break;
-    }
-  } else {
-    attention_backward_dq_reference_kernel<<<grid_for(rows, block), block, 0, stream>>>(dqkv, dout, qkv, lse,
-                                                                                         delta, B, T, C, NH, scale);
-    CUDA_CHECK_LAUNCH("attention_backward_dq_reference");
-    attention_backward_dkdv_reference_kernel<<<grid_for(rows, block), block, 0, stream>>>(
-        dqkv, dout, qkv, lse, delta, B, T, C, NH, scale);
-    CUDA_CHECK_LAUNCH("attention_backward_dkdv_reference");
+  attention_backward_dq_reference_kernel<<<grid_for(rows, block), block, 0, stream>>>(dqkv, dout, qkv, lse,
+                                                                                       delta, B, T, C, NH, scale);
+  CUDA_CHECK_LAUNCH("attention_backward_dq_reference");
+  attention_backward_dkdv_reference_kernel<<<grid_for(rows, block), block, 0, stream>>>(
+      dqkv, dout, qkv, lse, delta, B, T, C, NH, scale);
+  CUDA_CHECK_LAUNCH("attention_backward_dkdv_reference");
+}
+
+void attention_backward(cudaStream_t stream, Workspace& ws, float* dqkv, const float* dout, const float* qkv,
+                        const float* out, const float* lse, int B, int T, int C, int NH) {
+  if (!use_fast(C, NH, dqkv, qkv, dout)) {
+    attention_backward_general(stream, ws, dqkv, dout, qkv, out, lse, B, T, C, NH);
+    return;
+  }
+  const int hs = C / NH;
+  const float scale = 1.0f / sqrtf((float)hs);
+  const float* delta = attention_delta(stream, ws, dout, out, B, T, C, NH);
+  switch (hs) {
+    case 16: backward_fast<16>(stream, dqkv, dout, qkv, lse, delta, B, T, C, NH, scale); break;
+    case 32: backward_fast<32>(stream, dqkv, dout, qkv, lse, delta, B, T, C, NH, scale); break;
+    case 64: backward_fast<64>(stream, dqkv, dout, qkv, lse, delta, B, T, C, NH, scale); break;
+    default: backward_fast<128>(stream, dqkv, dout, qkv, lse, delta, B, T, C, NH, scale); break;
   }
 }
 

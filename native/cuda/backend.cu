@@ -7,7 +7,9 @@
 // host thread, so every public method first selects this backend's device (DeviceScope).
 //
 // Environment (read when a backend is created; for tests and benchmarks):
-//   AUTOSCALE_CUDA_KERNELS = fast (default) | reference   the slow, obvious kernels
+//   AUTOSCALE_CUDA_KERNELS = fast (default) | reference   the slow, obvious kernels of
+//                                                          reference/ (reference/reference.cuh
+//                                                          lists what runs for each op)
 //   AUTOSCALE_CUDA_GEMM    = own | cublaslt               GEMM implementation (default: cuBLASLt
 //                                                          when it was compiled in, else own)
 //   AUTOSCALE_CUDA_MATMUL_PRECISION = fp32 | tf32 | bf16  overrides options.matmul_precision (the
@@ -27,6 +29,7 @@
 #include "layernorm.cuh"
 #include "matmul.cuh"
 #include "reductions.cuh"
+#include "reference/reference.cuh"
 #include "residual.cuh"
 #include "softmax_ce.cuh"
 
@@ -50,10 +53,11 @@ std::string env_string(const char* name) {
   return v ? std::string(v) : std::string();
 }
 
-KernelVariant kernel_variant_from_env() {
+// True for AUTOSCALE_CUDA_KERNELS=reference: the backend then runs the reference kernels.
+bool reference_kernels_from_env() {
   std::string v = env_string("AUTOSCALE_CUDA_KERNELS");
-  if (v.empty() || v == "fast") return KernelVariant::Fast;
-  if (v == "reference") return KernelVariant::Reference;
+  if (v.empty() || v == "fast") return false;
+  if (v == "reference") return true;
   throw NativeError(ErrorCode::InvalidArgument,
                     "AUTOSCALE_CUDA_KERNELS must be \"fast\" or \"reference\", got \"" + v + "\"");
 }
@@ -94,11 +98,13 @@ class DeviceWorkspace : public Workspace {
   size_t size_ = 0;
 };
 
+// Each op runs the production launcher (native/cuda/<op>.cu), or with reference_ the reference
+// one (reference/reference.cuh): the only place the two meet.
 class CudaBackend : public Backend {
  public:
   explicit CudaBackend(const BackendOptions& options)
       : device_(options.device), precision_(precision_for(options)),
-        variant_(kernel_variant_from_env()) {
+        reference_(reference_kernels_from_env()) {
     DeviceScope scope(device_);
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     try {
@@ -148,64 +154,78 @@ class CudaBackend : public Backend {
   void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B, int T,
                        int C) override {
     DeviceScope scope(device_);
-    cuda::encoder_forward(stream_, variant_, out, tokens, wte, wpe, B, T, C);
+    if (reference_) cuda::encoder_forward_general(stream_, out, tokens, wte, wpe, B, T, C);
+    else cuda::encoder_forward(stream_, out, tokens, wte, wpe, B, T, C);
   }
   void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B, int T,
                         int C) override {
     DeviceScope scope(device_);
-    cuda::encoder_backward(stream_, variant_, dwte, dwpe, dout, tokens, B, T, C);
+    if (reference_) reference::encoder_backward(stream_, dwte, dwpe, dout, tokens, B, T, C);
+    else cuda::encoder_backward(stream_, dwte, dwpe, dout, tokens, B, T, C);
   }
   void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                          const float* bias, int N, int C) override {
     DeviceScope scope(device_);
-    cuda::layernorm_forward(stream_, variant_, out, mean, rstd, inp, weight, bias, N, C);
+    if (reference_) reference::layernorm_forward(stream_, out, mean, rstd, inp, weight, bias, N, C);
+    else cuda::layernorm_forward(stream_, out, mean, rstd, inp, weight, bias, N, C);
   }
   void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                           const float* weight, const float* mean, const float* rstd, int N, int C) override {
     DeviceScope scope(device_);
-    cuda::layernorm_backward(stream_, variant_, *workspace_, dinp, dweight, dbias, dout, inp, weight, mean, rstd,
-                             N, C);
+    if (reference_) reference::layernorm_backward(stream_, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+    else cuda::layernorm_backward(stream_, *workspace_, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
   }
   void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C,
                       int OC) override {
     DeviceScope scope(device_);
-    cuda::matmul_forward(stream_, *gemm_, *workspace_, variant_, precision_, out, inp, weight, bias, N, C, OC);
+    if (reference_) reference::matmul_forward(stream_, out, inp, weight, bias, N, C, OC);
+    else cuda::matmul_forward(stream_, *gemm_, *workspace_, precision_, out, inp, weight, bias, N, C, OC);
   }
   void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                        const float* weight, int N, int C, int OC) override {
     DeviceScope scope(device_);
-    cuda::matmul_backward(stream_, *gemm_, *workspace_, variant_, precision_, dinp, dweight, dbias, dout, inp,
-                          weight, N, C, OC);
+    if (reference_)
+      reference::matmul_backward(stream_, *workspace_, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    else
+      cuda::matmul_backward(stream_, *gemm_, *workspace_, precision_, dinp, dweight, dbias, dout, inp, weight, N,
+                            C, OC);
   }
   void attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C, int NH) override {
     DeviceScope scope(device_);
-    cuda::attention_forward(stream_, variant_, out, lse, qkv, B, T, C, NH);
+    if (reference_) cuda::attention_forward_general(stream_, out, lse, qkv, B, T, C, NH);
+    else cuda::attention_forward(stream_, out, lse, qkv, B, T, C, NH);
   }
   void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
                           int B, int T, int C, int NH) override {
     DeviceScope scope(device_);
-    cuda::attention_backward(stream_, variant_, *workspace_, dqkv, dout, qkv, out, lse, B, T, C, NH);
+    if (reference_) cuda::attention_backward_general(stream_, *workspace_, dqkv, dout, qkv, out, lse, B, T, C, NH);
+    else cuda::attention_backward(stream_, *workspace_, dqkv, dout, qkv, out, lse, B, T, C, NH);
   }
   void gelu_forward(float* out, const float* inp, size_t N) override {
     DeviceScope scope(device_);
-    cuda::gelu_forward(stream_, variant_, out, inp, N);
+    if (reference_) cuda::gelu_forward_general(stream_, out, inp, N);
+    else cuda::gelu_forward(stream_, out, inp, N);
   }
   void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N) override {
     DeviceScope scope(device_);
-    cuda::gelu_backward(stream_, variant_, dinp, inp, dout, N);
+    if (reference_) cuda::gelu_backward_general(stream_, dinp, inp, dout, N);
+    else cuda::gelu_backward(stream_, dinp, inp, dout, N);
   }
   void residual_forward(float* out, const float* a, const float* b, size_t N) override {
     DeviceScope scope(device_);
-    cuda::residual_forward(stream_, variant_, out, a, b, N);
+    if (reference_) cuda::residual_forward_general(stream_, out, a, b, N);
+    else cuda::residual_forward(stream_, out, a, b, N);
   }
   void softmax_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets,
                              float dloss, int N, int V) override {
     DeviceScope scope(device_);
-    cuda::softmax_cross_entropy(stream_, variant_, losses, dlogits, logits, targets, dloss, N, V);
+    if (reference_) reference::softmax_cross_entropy(stream_, losses, dlogits, logits, targets, dloss, N, V);
+    else cuda::softmax_cross_entropy(stream_, losses, dlogits, logits, targets, dloss, N, V);
   }
   double sum_squares(const float* x, size_t n) override {
     DeviceScope scope(device_);
-    cuda::sum_squares(stream_, variant_, *workspace_, result_device_, x, n);
+    if (reference_) reference::sum_squares(stream_, result_device_, x, n);
+    else cuda::sum_squares(stream_, *workspace_, result_device_, x, n);
     CUDA_CHECK(cudaMemcpyAsync(result_host_, result_device_, sizeof(double), cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     return *result_host_;
@@ -213,8 +233,7 @@ class CudaBackend : public Backend {
   void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, float lr, float beta1,
                     float beta2, float eps, float weight_decay, int step, float grad_scale) override {
     DeviceScope scope(device_);
-    cuda::adamw_update(stream_, variant_, params, grads, m, v, n, lr, beta1, beta2, eps, weight_decay, step,
-                       grad_scale);
+    cuda::adamw_update(stream_, params, grads, m, v, n, lr, beta1, beta2, eps, weight_decay, step, grad_scale);
   }
 
  private:
@@ -263,7 +282,7 @@ class CudaBackend : public Backend {
 
   int device_;
   Precision precision_;
-  KernelVariant variant_;
+  const bool reference_;  // AUTOSCALE_CUDA_KERNELS=reference
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<DeviceWorkspace> workspace_;
   std::unique_ptr<GemmEngine> gemm_;

@@ -3,9 +3,11 @@
 // the workspace that ops borrow scratch memory from.
 //
 // Every op family has its own header/source pair (encoder, layernorm, matmul, attention, gelu,
-// residual, softmax_ce, adamw, reductions). Each launcher takes a KernelVariant: Fast is what
-// training runs; Reference is the slow, obvious kernel kept next to it (llm.c style) so the
-// parity tests can check both against the CPU (AUTOSCALE_CUDA_KERNELS=reference selects it).
+// residual, softmax_ce, adamw, reductions) holding what training runs: the fast kernels and the
+// general ones they fall back to for sizes, alignments or head sizes the fast ones do not take.
+// The slow, obvious reference kernels live apart, in reference/ (as llm.c keeps its in dev/cuda/);
+// AUTOSCALE_CUDA_KERNELS=reference makes the backend run them (backend.cu, the one place that
+// chooses), so the parity tests check both against the CPU.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -31,8 +33,6 @@ namespace cuda {
 // After a kernel launch: reports a bad launch configuration at once (asynchronous faults show up
 // at the next synchronising call, which is checked too).
 #define CUDA_CHECK_LAUNCH(name) CUDA_CHECK(cudaGetLastError())
-
-enum class KernelVariant { Fast, Reference };
 
 inline unsigned ceil_div(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 

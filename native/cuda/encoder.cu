@@ -8,7 +8,7 @@
 namespace autoscale {
 namespace cuda {
 
-// ---- reference: one thread per output element ----
+// ---- general: one thread per output element ----
 __global__ void encoder_forward_reference_kernel(float* out, const int32_t* tokens, const float* wte,
                                                  const float* wpe, int B, int T, int C) {
   size_t total = (size_t)B * T * C;
@@ -37,19 +37,26 @@ __global__ void encoder_forward_vec4_kernel(float4* out, const int32_t* __restri
   }
 }
 
-void encoder_forward(cudaStream_t stream, KernelVariant variant, float* out, const int32_t* tokens,
-                     const float* wte, const float* wpe, int B, int T, int C) {
+void encoder_forward_general(cudaStream_t stream, float* out, const int32_t* tokens, const float* wte,
+                             const float* wpe, int B, int T, int C) {
   const unsigned block = 256;
-  if (variant == KernelVariant::Fast && C % 4 == 0 && aligned16(out, wte, wpe)) {
+  size_t n = (size_t)B * T * C;
+  encoder_forward_reference_kernel<<<grid_for(n, block), block, 0, stream>>>(out, tokens, wte, wpe,
+                                                                             B, T, C);
+  CUDA_CHECK_LAUNCH("encoder_forward");
+}
+
+void encoder_forward(cudaStream_t stream, float* out, const int32_t* tokens, const float* wte,
+                     const float* wpe, int B, int T, int C) {
+  const unsigned block = 256;
+  if (C % 4 == 0 && aligned16(out, wte, wpe)) {
     size_t n = (size_t)B * T * (C / 4);
     encoder_forward_vec4_kernel<<<grid_for(n, block), block, 0, stream>>>(
         (float4*)out, tokens, (const float4*)wte, (const float4*)wpe, B, T, C / 4);
+    CUDA_CHECK_LAUNCH("encoder_forward");
   } else {
-    size_t n = (size_t)B * T * C;
-    encoder_forward_reference_kernel<<<grid_for(n, block), block, 0, stream>>>(out, tokens, wte, wpe,
-                                                                               B, T, C);
+    encoder_forward_general(stream, out, tokens, wte, wpe, B, T, C);
   }
-  CUDA_CHECK_LAUNCH("encoder_forward");
 }
 
 // dwpe[t,c] += sum_b dout[b,t,c], in order of b (deterministic).
@@ -75,26 +82,19 @@ __global__ void encoder_backward_wte_kernel(float* dwte, const float* dout, cons
   }
 }
 
-// Reference dwte: one thread per channel walks every position in order (serial, deterministic).
-__global__ void encoder_backward_wte_reference_kernel(float* dwte, const float* dout,
-                                                      const int32_t* tokens, int B, int T, int C) {
-  for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += gridDim.x * blockDim.x) {
-    for (size_t bt = 0; bt < (size_t)B * T; bt++) dwte[(size_t)tokens[bt] * C + c] += dout[bt * C + c];
-  }
-}
-
-void encoder_backward(cudaStream_t stream, KernelVariant variant, float* dwte, float* dwpe,
-                      const float* dout, const int32_t* tokens, int B, int T, int C) {
+void encoder_backward_wpe(cudaStream_t stream, float* dwpe, const float* dout, int B, int T, int C) {
   const unsigned block = 256;
   size_t tc = (size_t)T * C;
   encoder_backward_wpe_kernel<<<grid_for(tc, block), block, 0, stream>>>(dwpe, dout, B, T, C);
   CUDA_CHECK_LAUNCH("encoder_backward_wpe");
-  if (variant == KernelVariant::Fast) {
-    size_t n = (size_t)B * T * C;
-    encoder_backward_wte_kernel<<<grid_for(n, block), block, 0, stream>>>(dwte, dout, tokens, B, T, C);
-  } else {
-    encoder_backward_wte_reference_kernel<<<ceil_div(C, 64), 64, 0, stream>>>(dwte, dout, tokens, B, T, C);
-  }
+}
+
+void encoder_backward(cudaStream_t stream, float* dwte, float* dwpe, const float* dout,
+                      const int32_t* tokens, int B, int T, int C) {
+  const unsigned block = 256;
+  encoder_backward_wpe(stream, dwpe, dout, B, T, C);
+  size_t n = (size_t)B * T * C;
+  encoder_backward_wte_kernel<<<grid_for(n, block), block, 0, stream>>>(dwte, dout, tokens, B, T, C);
   CUDA_CHECK_LAUNCH("encoder_backward_wte");
 }
 

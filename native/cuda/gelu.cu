@@ -1,5 +1,5 @@
 // GELU on CUDA: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Elementwise; the fast kernels
-// move float4s (N % 4 == 0 and aligned pointers), the reference one element per thread.
+// move float4s (N % 4 == 0 and aligned pointers), the general ones one element per thread.
 #include "gelu.cuh"
 
 namespace autoscale {
@@ -47,26 +47,41 @@ __global__ void gelu_backward_vec4_kernel(float4* dinp, const float4* inp, const
   }
 }
 
-void gelu_forward(cudaStream_t stream, KernelVariant variant, float* out, const float* inp, size_t N) {
+void gelu_forward_general(cudaStream_t stream, float* out, const float* inp, size_t N) {
   if (N == 0) return;
   const unsigned block = 256;
-  if (variant == KernelVariant::Fast && N % 4 == 0 && aligned16(out, inp))
-    gelu_forward_vec4_kernel<<<grid_for(N / 4, block), block, 0, stream>>>((float4*)out, (const float4*)inp, N / 4);
-  else
-    gelu_forward_kernel<<<grid_for(N, block), block, 0, stream>>>(out, inp, N);
+  gelu_forward_kernel<<<grid_for(N, block), block, 0, stream>>>(out, inp, N);
   CUDA_CHECK_LAUNCH("gelu_forward");
 }
 
-void gelu_backward(cudaStream_t stream, KernelVariant variant, float* dinp, const float* inp, const float* dout,
-                   size_t N) {
+void gelu_forward(cudaStream_t stream, float* out, const float* inp, size_t N) {
   if (N == 0) return;
   const unsigned block = 256;
-  if (variant == KernelVariant::Fast && N % 4 == 0 && aligned16(dinp, inp, dout))
+  if (N % 4 == 0 && aligned16(out, inp)) {
+    gelu_forward_vec4_kernel<<<grid_for(N / 4, block), block, 0, stream>>>((float4*)out, (const float4*)inp, N / 4);
+    CUDA_CHECK_LAUNCH("gelu_forward");
+  } else {
+    gelu_forward_general(stream, out, inp, N);
+  }
+}
+
+void gelu_backward_general(cudaStream_t stream, float* dinp, const float* inp, const float* dout, size_t N) {
+  if (N == 0) return;
+  const unsigned block = 256;
+  gelu_backward_kernel<<<grid_for(N, block), block, 0, stream>>>(dinp, inp, dout, N);
+  CUDA_CHECK_LAUNCH("gelu_backward");
+}
+
+void gelu_backward(cudaStream_t stream, float* dinp, const float* inp, const float* dout, size_t N) {
+  if (N == 0) return;
+  const unsigned block = 256;
+  if (N % 4 == 0 && aligned16(dinp, inp, dout)) {
     gelu_backward_vec4_kernel<<<grid_for(N / 4, block), block, 0, stream>>>((float4*)dinp, (const float4*)inp,
                                                                             (const float4*)dout, N / 4);
-  else
-    gelu_backward_kernel<<<grid_for(N, block), block, 0, stream>>>(dinp, inp, dout, N);
-  CUDA_CHECK_LAUNCH("gelu_backward");
+    CUDA_CHECK_LAUNCH("gelu_backward");
+  } else {
+    gelu_backward_general(stream, dinp, inp, dout, N);
+  }
 }
 
 }  // namespace cuda

@@ -8,7 +8,8 @@
 // dbias is a deterministic column sum (layernorm.cu's column_sums).
 //
 // Kernels:
-//  - gemm_reference_kernel: one thread per output, fp32, the obvious loop (the slow version).
+//  - gemm_reference_kernel: one thread per output, fp32, the obvious loop (the slow version):
+//    K = 0 runs it, and the reference (reference/matmul.cu) runs it for every GEMM.
 //  - gemm_simt_kernel: fp32, 64x64 tile per block of 256 threads, 4x4 outputs per thread,
 //    k-tiles of 16 through shared memory.
 //  - gemm_wmma_kernel: TF32 (m16n16k8) or BF16 (m16n16k16) tensor cores via WMMA with fp32
@@ -62,7 +63,7 @@ bool cublaslt_compiled() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reference: one thread per output element.
+// General: one thread per output element.
 // ---------------------------------------------------------------------------------------------
 __device__ __forceinline__ float load_a(const GemmArgs& g, int m, int k) {
   return g.a_kcontig ? g.A[(size_t)m * g.lda + k] : g.A[(size_t)k * g.lda + m];
@@ -80,6 +81,14 @@ __global__ void gemm_reference_kernel(GemmArgs g) {
   if (g.bias) acc += g.bias[n];
   float* d = g.D + (size_t)m * g.ldd + n;
   *d = g.accumulate ? *d + acc : acc;
+}
+
+void gemm_general(cudaStream_t stream, const GemmArgs& g) {
+  if (g.M <= 0 || g.N <= 0) return;
+  dim3 block(16, 16);
+  dim3 grid(ceil_div(g.N, 16), ceil_div(g.M, 16));
+  gemm_reference_kernel<<<grid, block, 0, stream>>>(g);
+  CUDA_CHECK_LAUNCH("gemm_reference");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,15 +598,11 @@ void launch_simt(cudaStream_t s, dim3 grid, const GemmArgs& g, const Epilogue& e
 
 }  // namespace
 
-void gemm(cudaStream_t stream, GemmEngine& engine_base, Workspace& ws, KernelVariant variant, Precision precision,
-          const GemmArgs& g) {
+void gemm(cudaStream_t stream, GemmEngine& engine_base, Workspace& ws, Precision precision, const GemmArgs& g) {
   auto& engine = static_cast<GemmEngineImpl&>(engine_base);
   if (g.M <= 0 || g.N <= 0) return;
-  if (variant == KernelVariant::Reference || g.K <= 0) {
-    dim3 block(16, 16);
-    dim3 grid(ceil_div(g.N, 16), ceil_div(g.M, 16));
-    gemm_reference_kernel<<<grid, block, 0, stream>>>(g);
-    CUDA_CHECK_LAUNCH("gemm_reference");
+  if (g.K <= 0) {  // D = bias (or D + bias): the tiled kernels and split-K assume K > 0
+    gemm_general(stream, g);
     return;
   }
 #ifdef AUTOSCALE_WITH_CUBLASLT
@@ -631,37 +636,47 @@ void gemm(cudaStream_t stream, GemmEngine& engine_base, Workspace& ws, KernelVar
   }
 }
 
-void matmul_forward(cudaStream_t stream, GemmEngine& engine, Workspace& ws, KernelVariant variant,
-                    Precision precision, float* out, const float* inp, const float* weight, const float* bias,
-                    int N, int C, int OC) {
+GemmArgs matmul_forward_gemm(float* out, const float* inp, const float* weight, const float* bias, int N, int C,
+                             int OC) {
   GemmArgs g;
   g.A = inp, g.lda = C, g.a_kcontig = true;
   g.B = weight, g.ldb = C, g.b_kcontig = true;
   g.D = out, g.ldd = OC, g.bias = bias, g.accumulate = false;
   g.M = N, g.N = OC, g.K = C;
-  gemm(stream, engine, ws, variant, precision, g);
+  return g;
 }
 
-void matmul_backward(cudaStream_t stream, GemmEngine& engine, Workspace& ws, KernelVariant variant,
-                     Precision precision, float* dinp, float* dweight, float* dbias, const float* dout,
-                     const float* inp, const float* weight, int N, int C, int OC) {
-  if (dinp) {  // dinp (N,C) += dout (N,OC) @ weight (OC,C)
-    GemmArgs g;
-    g.A = dout, g.lda = OC, g.a_kcontig = true;
-    g.B = weight, g.ldb = C, g.b_kcontig = false;
-    g.D = dinp, g.ldd = C, g.accumulate = true;
-    g.M = N, g.N = C, g.K = OC;
-    gemm(stream, engine, ws, variant, precision, g);
-  }
-  {  // dweight (OC,C) += dout^T (OC,N) @ inp (N,C)
-    GemmArgs g;
-    g.A = dout, g.lda = OC, g.a_kcontig = false;
-    g.B = inp, g.ldb = C, g.b_kcontig = false;
-    g.D = dweight, g.ldd = C, g.accumulate = true;
-    g.M = OC, g.N = C, g.K = N;
-    gemm(stream, engine, ws, variant, precision, g);
-  }
-  // dbias (OC) += sum_n dout: a fixed-order column sum, the same for both variants.
+// dinp (N,C) += dout (N,OC) @ weight (OC,C)
+GemmArgs matmul_dinp_gemm(float* dinp, const float* dout, const float* weight, int N, int C, int OC) {
+  GemmArgs g;
+  g.A = dout, g.lda = OC, g.a_kcontig = true;
+  g.B = weight, g.ldb = C, g.b_kcontig = false;
+  g.D = dinp, g.ldd = C, g.accumulate = true;
+  g.M = N, g.N = C, g.K = OC;
+  return g;
+}
+
+// dweight (OC,C) += dout^T (OC,N) @ inp (N,C)
+GemmArgs matmul_dweight_gemm(float* dweight, const float* dout, const float* inp, int N, int C, int OC) {
+  GemmArgs g;
+  g.A = dout, g.lda = OC, g.a_kcontig = false;
+  g.B = inp, g.ldb = C, g.b_kcontig = false;
+  g.D = dweight, g.ldd = C, g.accumulate = true;
+  g.M = OC, g.N = C, g.K = N;
+  return g;
+}
+
+void matmul_forward(cudaStream_t stream, GemmEngine& engine, Workspace& ws, Precision precision, float* out,
+                    const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
+  gemm(stream, engine, ws, precision, matmul_forward_gemm(out, inp, weight, bias, N, C, OC));
+}
+
+void matmul_backward(cudaStream_t stream, GemmEngine& engine, Workspace& ws, Precision precision, float* dinp,
+                     float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                     int N, int C, int OC) {
+  if (dinp) gemm(stream, engine, ws, precision, matmul_dinp_gemm(dinp, dout, weight, N, C, OC));
+  gemm(stream, engine, ws, precision, matmul_dweight_gemm(dweight, dout, inp, N, C, OC));
+  // dbias (OC) += sum_n dout: a fixed-order column sum (the reference uses it too).
   if (dbias) column_sums(stream, ws, dbias, nullptr, dout, nullptr, nullptr, nullptr, N, OC);
 }
 

@@ -1,7 +1,7 @@
 // Matrix multiplication on CUDA: the three GEMMs of a Linear layer (forward, dinp, dweight),
 // with cuBLASLt where it was found at build time (AUTOSCALE_WITH_CUBLASLT) and our own kernels
 // otherwise: WMMA tensor cores for TF32/BF16 (fp32 accumulate), register-tiled SIMT for fp32,
-// and a one-thread-per-output reference.
+// and a one-thread-per-output general kernel (K = 0, and the reference).
 #pragma once
 #include <memory>
 #include <string>
@@ -49,17 +49,25 @@ class GemmEngine {
 std::unique_ptr<GemmEngine> make_gemm_engine(const std::string& impl_request);
 bool cublaslt_compiled();
 
-void gemm(cudaStream_t stream, GemmEngine& engine, Workspace& ws, KernelVariant variant, Precision precision,
-          const GemmArgs& args);
+void gemm(cudaStream_t stream, GemmEngine& engine, Workspace& ws, Precision precision, const GemmArgs& args);
+// The general kernel, one thread per output in fp32 (the obvious loop): gemm() runs it for K = 0
+// (an empty sum), the reference (reference/matmul.cu) for every GEMM.
+void gemm_general(cudaStream_t stream, const GemmArgs& args);
 
 // inp (N,C); weight (OC,C); bias (OC) nullable; out (N,OC) = inp @ weight^T + bias
-void matmul_forward(cudaStream_t stream, GemmEngine& engine, Workspace& ws, KernelVariant variant,
-                    Precision precision, float* out, const float* inp, const float* weight,
-                    const float* bias, int N, int C, int OC);
+void matmul_forward(cudaStream_t stream, GemmEngine& engine, Workspace& ws, Precision precision, float* out,
+                    const float* inp, const float* weight, const float* bias, int N, int C, int OC);
 // dinp (N,C) += dout @ weight (nullable); dweight (OC,C) += dout^T @ inp; dbias (OC) += sum_n dout (nullable)
-void matmul_backward(cudaStream_t stream, GemmEngine& engine, Workspace& ws, KernelVariant variant,
-                     Precision precision, float* dinp, float* dweight, float* dbias, const float* dout,
-                     const float* inp, const float* weight, int N, int C, int OC);
+void matmul_backward(cudaStream_t stream, GemmEngine& engine, Workspace& ws, Precision precision, float* dinp,
+                     float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                     int N, int C, int OC);
+
+// The GEMMs of those two, shared with the reference: out = inp @ weight^T + bias;
+// dinp += dout @ weight; dweight += dout^T @ inp.
+GemmArgs matmul_forward_gemm(float* out, const float* inp, const float* weight, const float* bias, int N, int C,
+                             int OC);
+GemmArgs matmul_dinp_gemm(float* dinp, const float* dout, const float* weight, int N, int C, int OC);
+GemmArgs matmul_dweight_gemm(float* dweight, const float* dout, const float* inp, int N, int C, int OC);
 
 }  // namespace cuda
 }  // namespace autoscale

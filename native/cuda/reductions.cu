@@ -1,8 +1,7 @@
 // Sum of squares in double on CUDA.
-// Fast: a fixed number of blocks (a function of n only, never of the device) each reduce a
+// A fixed number of blocks (a function of n only, never of the device) each reduce a
 // grid-strided share in double (warp shuffles, then shared memory), then one block adds the
 // partials in order: the result is the same on every run and every GPU.
-// Reference: one thread adds everything in order.
 #include "reductions.cuh"
 
 namespace autoscale {
@@ -40,19 +39,7 @@ __global__ void __launch_bounds__(kSumThreads) sum_partials_kernel(double* resul
   if (threadIdx.x == 0) *result = total;
 }
 
-__global__ void sum_squares_reference_kernel(double* result, const float* x, size_t n) {
-  double acc = 0.0;
-  for (size_t i = 0; i < n; i++) acc += (double)x[i] * x[i];
-  *result = acc;
-}
-
-void sum_squares(cudaStream_t stream, KernelVariant variant, Workspace& ws, double* result_device, const float* x,
-                 size_t n) {
-  if (variant == KernelVariant::Reference) {
-    sum_squares_reference_kernel<<<1, 1, 0, stream>>>(result_device, x, n);
-    CUDA_CHECK_LAUNCH("sum_squares_reference");
-    return;
-  }
+void sum_squares(cudaStream_t stream, Workspace& ws, double* result_device, const float* x, size_t n) {
   int blocks = (int)ceil_div(n, (size_t)kSumThreads * 16);
   if (blocks < 1) blocks = 1;
   if (blocks > kSumMaxBlocks) blocks = kSumMaxBlocks;

@@ -17,16 +17,23 @@ __global__ void residual_forward_vec4_kernel(float4* out, const float4* a, const
   }
 }
 
-void residual_forward(cudaStream_t stream, KernelVariant variant, float* out, const float* a, const float* b,
-                      size_t N) {
+void residual_forward_general(cudaStream_t stream, float* out, const float* a, const float* b, size_t N) {
   if (N == 0) return;
   const unsigned block = 256;
-  if (variant == KernelVariant::Fast && N % 4 == 0 && aligned16(out, a, b))
+  residual_forward_kernel<<<grid_for(N, block), block, 0, stream>>>(out, a, b, N);
+  CUDA_CHECK_LAUNCH("residual_forward");
+}
+
+void residual_forward(cudaStream_t stream, float* out, const float* a, const float* b, size_t N) {
+  if (N == 0) return;
+  const unsigned block = 256;
+  if (N % 4 == 0 && aligned16(out, a, b)) {
     residual_forward_vec4_kernel<<<grid_for(N / 4, block), block, 0, stream>>>((float4*)out, (const float4*)a,
                                                                                (const float4*)b, N / 4);
-  else
-    residual_forward_kernel<<<grid_for(N, block), block, 0, stream>>>(out, a, b, N);
-  CUDA_CHECK_LAUNCH("residual_forward");
+    CUDA_CHECK_LAUNCH("residual_forward");
+  } else {
+    residual_forward_general(stream, out, a, b, N);
+  }
 }
 
 }  // namespace cuda

@@ -1,8 +1,8 @@
 // Fused softmax + cross-entropy on CUDA.
-// Fast: one block per row. Pass 1 keeps a per-thread online (max, sum of exp) and combines them
-// across the block; pass 2 writes the gradient. Each element is read and then written by the same
+// One block per row. Pass 1 keeps a per-thread online (max, sum of exp) and combines them across
+// the block; pass 2 writes the gradient. Each element is read and then written by the same
 // thread, and the target's logit is read before the barrier that precedes any write, so dlogits
-// may alias logits. Reference: one thread per row, three plain loops.
+// may alias logits.
 // A target >= V is a caller bug (the model validates tokens): its loss is NaN so it cannot pass
 // unnoticed.
 #include <cmath>
@@ -73,41 +73,12 @@ __global__ void __launch_bounds__(kCeThreads)
   }
 }
 
-__global__ void softmax_ce_reference_kernel(float* losses, float* dlogits, const float* logits,
-                                            const int32_t* targets, float dloss, int N, int V) {
-  int row = blockIdx.x * blockDim.x + threadIdx.x;
-  if (row >= N) return;
-  const float* x = logits + (size_t)row * V;
-  float* dx = dlogits ? dlogits + (size_t)row * V : nullptr;
-  int target = targets[row];
-  if (target < 0) {
-    losses[row] = 0.0f;
-    if (dx)
-      for (int i = 0; i < V; i++) dx[i] = 0.0f;
-    return;
-  }
-  float mx = -INFINITY;
-  for (int i = 0; i < V; i++) mx = fmaxf(mx, x[i]);
-  float sum = 0.0f;
-  for (int i = 0; i < V; i++) sum += expf(x[i] - mx);
-  float lse = mx + logf(sum);
-  losses[row] = target < V ? lse - x[target] : NAN;
-  if (dx) {
-    for (int i = 0; i < V; i++) dx[i] = expf(x[i] - lse) * dloss;
-    if (target < V) dx[target] -= dloss;
-  }
-}
-
-void softmax_cross_entropy(cudaStream_t stream, KernelVariant variant, float* losses, float* dlogits,
-                           const float* logits, const int32_t* targets, float dloss, int N, int V) {
+void softmax_cross_entropy(cudaStream_t stream, float* losses, float* dlogits, const float* logits,
+                           const int32_t* targets, float dloss, int N, int V) {
   if (N <= 0) return;
-  if (variant == KernelVariant::Fast) {
-    // Small vocabularies do not need 512 threads per row.
-    int threads = V >= 4096 ? kCeThreads : V >= 1024 ? 256 : 128;
-    softmax_ce_kernel<<<(unsigned)N, threads, 0, stream>>>(losses, dlogits, logits, targets, dloss, V);
-  } else {
-    softmax_ce_reference_kernel<<<ceil_div(N, 64), 64, 0, stream>>>(losses, dlogits, logits, targets, dloss, N, V);
-  }
+  // Small vocabularies do not need 512 threads per row.
+  int threads = V >= 4096 ? kCeThreads : V >= 1024 ? 256 : 128;
+  softmax_ce_kernel<<<(unsigned)N, threads, 0, stream>>>(losses, dlogits, logits, targets, dloss, V);
   CUDA_CHECK_LAUNCH("softmax_cross_entropy");
 }
 
