@@ -1,5 +1,6 @@
 // GEMM benchmark: our kernels (WMMA TF32/BF16, SIMT fp32) against cuBLASLt (when compiled in) on
-// the GEMMs of a GPT-2 training step, with the slow reference kernel as the correctness check.
+// the GEMMs of a GPT-2 training step, with the slow general kernel (gemm_general, one thread per
+// output in fp32: the reference's GEMM) as the correctness check.
 // Built by CMake as the optional target autoscale_gemm_bench (scripts/device-check.sh builds and
 // runs it). Prints one JSON object per line:
 //   {"op","M","N","K","impl","precision","ms","tflops","max_rel_err"}

@@ -301,13 +301,13 @@ __global__ void attention_delta_kernel(float* delta, const float* dout, const fl
 }
 
 // ---- general kernels: one thread per row, plain loops ----
-__device__ float ref_dot(const float* a, const float* b, int n) {
+__device__ float row_dot(const float* a, const float* b, int n) {
   float acc = 0.0f;
   for (int d = 0; d < n; d++) acc += a[d] * b[d];
   return acc;
 }
 
-__global__ void attention_forward_reference_kernel(float* out, float* lse, const float* qkv, int B, int T, int C,
+__global__ void attention_forward_general_kernel(float* out, float* lse, const float* qkv, int B, int T, int C,
                                                    int NH, float scale) {
   const int hs = C / NH;
   const size_t C3 = 3 * (size_t)C;
@@ -320,13 +320,13 @@ __global__ void attention_forward_reference_kernel(float* out, float* lse, const
     const float* head = qkv + (size_t)b * T * C3 + (size_t)h * hs;
     const float* q = head + (size_t)t * C3;
     float mx = -INFINITY;
-    for (int s = 0; s <= t; s++) mx = fmaxf(mx, ref_dot(q, head + (size_t)s * C3 + C, hs) * scale);
+    for (int s = 0; s <= t; s++) mx = fmaxf(mx, row_dot(q, head + (size_t)s * C3 + C, hs) * scale);
     float sum = 0.0f;
-    for (int s = 0; s <= t; s++) sum += expf(ref_dot(q, head + (size_t)s * C3 + C, hs) * scale - mx);
+    for (int s = 0; s <= t; s++) sum += expf(row_dot(q, head + (size_t)s * C3 + C, hs) * scale - mx);
     float* o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
     for (int d = 0; d < hs; d++) o[d] = 0.0f;
     for (int s = 0; s <= t; s++) {
-      float p = expf(ref_dot(q, head + (size_t)s * C3 + C, hs) * scale - mx) / sum;
+      float p = expf(row_dot(q, head + (size_t)s * C3 + C, hs) * scale - mx) / sum;
       const float* v = head + (size_t)s * C3 + 2 * C;
       for (int d = 0; d < hs; d++) o[d] += p * v[d];
     }
@@ -334,7 +334,7 @@ __global__ void attention_forward_reference_kernel(float* out, float* lse, const
   }
 }
 
-__global__ void attention_backward_dq_reference_kernel(float* dqkv, const float* dout, const float* qkv,
+__global__ void attention_backward_dq_general_kernel(float* dqkv, const float* dout, const float* qkv,
                                                        const float* lse, const float* delta, int B, int T, int C,
                                                        int NH, float scale) {
   const int hs = C / NH;
@@ -352,14 +352,14 @@ __global__ void attention_backward_dq_reference_kernel(float* dqkv, const float*
     for (int s = 0; s <= t; s++) {
       const float* k = head + (size_t)s * C3 + C;
       const float* v = head + (size_t)s * C3 + 2 * C;
-      float p = expf(ref_dot(q, k, hs) * scale - lse[idx]);
-      float ds = p * (ref_dot(dO, v, hs) - delta[idx]) * scale;
+      float p = expf(row_dot(q, k, hs) * scale - lse[idx]);
+      float ds = p * (row_dot(dO, v, hs) - delta[idx]) * scale;
       for (int d = 0; d < hs; d++) dq[d] += ds * k[d];
     }
   }
 }
 
-__global__ void attention_backward_dkdv_reference_kernel(float* dqkv, const float* dout, const float* qkv,
+__global__ void attention_backward_dkdv_general_kernel(float* dqkv, const float* dout, const float* qkv,
                                                          const float* lse, const float* delta, int B, int T,
                                                          int C, int NH, float scale) {
   const int hs = C / NH;
@@ -379,8 +379,8 @@ __global__ void attention_backward_dkdv_reference_kernel(float* dqkv, const floa
       const float* q = head + (size_t)t * C3;
       const float* dO = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
       size_t row = bh * T + t;
-      float p = expf(ref_dot(q, k, hs) * scale - lse[row]);
-      float ds = p * (ref_dot(dO, v, hs) - delta[row]) * scale;
+      float p = expf(row_dot(q, k, hs) * scale - lse[row]);
+      float ds = p * (row_dot(dO, v, hs) - delta[row]) * scale;
       for (int d = 0; d < hs; d++) {
         dv[d] += p * dO[d];
         dk[d] += ds * q[d];
@@ -434,7 +434,7 @@ void attention_forward_general(cudaStream_t stream, float* out, float* lse, cons
   const int hs = C / NH;
   const float scale = 1.0f / sqrtf((float)hs);
   const unsigned block = 128;
-  attention_forward_reference_kernel<<<grid_for((size_t)B * NH * T, block), block, 0, stream>>>(
+  attention_forward_general_kernel<<<grid_for((size_t)B * NH * T, block), block, 0, stream>>>(
       out, lse, qkv, B, T, C, NH, scale);
   CUDA_CHECK_LAUNCH("attention_forward");
 }
@@ -464,12 +464,12 @@ void attention_backward_general(cudaStream_t stream, Workspace& ws, float* dqkv,
   const size_t rows = (size_t)B * NH * T;
   const float* delta = attention_delta(stream, ws, dout, out, B, T, C, NH);
   const unsigned block = 128;
-  attention_backward_dq_reference_kernel<<<grid_for(rows, block), block, 0, stream>>>(dqkv, dout, qkv, lse,
+  attention_backward_dq_general_kernel<<<grid_for(rows, block), block, 0, stream>>>(dqkv, dout, qkv, lse,
                                                                                        delta, B, T, C, NH, scale);
-  CUDA_CHECK_LAUNCH("attention_backward_dq_reference");
-  attention_backward_dkdv_reference_kernel<<<grid_for(rows, block), block, 0, stream>>>(
+  CUDA_CHECK_LAUNCH("attention_backward_dq_general");
+  attention_backward_dkdv_general_kernel<<<grid_for(rows, block), block, 0, stream>>>(
       dqkv, dout, qkv, lse, delta, B, T, C, NH, scale);
-  CUDA_CHECK_LAUNCH("attention_backward_dkdv_reference");
+  CUDA_CHECK_LAUNCH("attention_backward_dkdv_general");
 }
 
 void attention_backward(cudaStream_t stream, Workspace& ws, float* dqkv, const float* dout, const float* qkv,

@@ -9,7 +9,7 @@ namespace autoscale {
 namespace cuda {
 
 // ---- general: one thread per output element ----
-__global__ void encoder_forward_reference_kernel(float* out, const int32_t* tokens, const float* wte,
+__global__ void encoder_forward_kernel(float* out, const int32_t* tokens, const float* wte,
                                                  const float* wpe, int B, int T, int C) {
   size_t total = (size_t)B * T * C;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
@@ -41,7 +41,7 @@ void encoder_forward_general(cudaStream_t stream, float* out, const int32_t* tok
                              const float* wpe, int B, int T, int C) {
   const unsigned block = 256;
   size_t n = (size_t)B * T * C;
-  encoder_forward_reference_kernel<<<grid_for(n, block), block, 0, stream>>>(out, tokens, wte, wpe,
+  encoder_forward_kernel<<<grid_for(n, block), block, 0, stream>>>(out, tokens, wte, wpe,
                                                                              B, T, C);
   CUDA_CHECK_LAUNCH("encoder_forward");
 }

@@ -8,7 +8,7 @@
 // dbias is a deterministic column sum (layernorm.cu's column_sums).
 //
 // Kernels:
-//  - gemm_reference_kernel: one thread per output, fp32, the obvious loop (the slow version):
+//  - gemm_general_kernel: one thread per output, fp32, the obvious loop (the slow version):
 //    K = 0 runs it, and the reference (reference/matmul.cu) runs it for every GEMM.
 //  - gemm_simt_kernel: fp32, 64x64 tile per block of 256 threads, 4x4 outputs per thread,
 //    k-tiles of 16 through shared memory.
@@ -72,7 +72,7 @@ __device__ __forceinline__ float load_b(const GemmArgs& g, int k, int n) {
   return g.b_kcontig ? g.B[(size_t)n * g.ldb + k] : g.B[(size_t)k * g.ldb + n];
 }
 
-__global__ void gemm_reference_kernel(GemmArgs g) {
+__global__ void gemm_general_kernel(GemmArgs g) {
   int n = blockIdx.x * blockDim.x + threadIdx.x;
   int m = blockIdx.y * blockDim.y + threadIdx.y;
   if (m >= g.M || n >= g.N) return;
@@ -87,8 +87,8 @@ void gemm_general(cudaStream_t stream, const GemmArgs& g) {
   if (g.M <= 0 || g.N <= 0) return;
   dim3 block(16, 16);
   dim3 grid(ceil_div(g.N, 16), ceil_div(g.M, 16));
-  gemm_reference_kernel<<<grid, block, 0, stream>>>(g);
-  CUDA_CHECK_LAUNCH("gemm_reference");
+  gemm_general_kernel<<<grid, block, 0, stream>>>(g);
+  CUDA_CHECK_LAUNCH("gemm_general");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@
 // skipped, and its title says why.
 //
 // Variants: the fast kernels (default) and the slow reference kernels (AUTOSCALE_CUDA_KERNELS=
-// reference, read when a CUDA backend is created, i.e. at every runOp/Model), and for the matmuls
-// each matmul precision (runOp's matmulPrecision option for ops, the Model option for models).
+// reference, read when a CUDA backend is created, i.e. at every runOp/Model; native/cuda/reference/
+// reference.cuh lists what runs for each op), and for the matmuls each matmul precision (runOp's
+// matmulPrecision option for ops, the Model option for models).
 //
 // Tolerances. Outputs are compared elementwise: |cuda - cpu| <= atol * rms(cpu) + rtol * |cpu|,
 // rms(cpu) being the root mean square of the CPU output (its natural scale; a wrong index or a
@@ -135,7 +136,7 @@ const CASES: Record<string, OpCase[]> = {
     { label: 'B=2 T=130 C=64 NH=2 (hs 32)', ints: { B: 2, T: 130, C: 64, NH: 2 } },
     { label: 'B=1 T=200 C=128 NH=2 (hs 64)', ints: { B: 1, T: 200, C: 128, NH: 2 } },
     { label: 'B=1 T=70 C=256 NH=2 (hs 128)', ints: { B: 1, T: 70, C: 256, NH: 2 } },
-    { label: 'B=2 T=33 C=12 NH=4 (hs 3, reference kernel)', ints: { B: 2, T: 33, C: 12, NH: 4 } },
+    { label: 'B=2 T=33 C=12 NH=4 (hs 3, general kernel)', ints: { B: 2, T: 33, C: 12, NH: 4 } },
     { label: 'B=3 T=1 C=32 NH=2 (T=1)', ints: { B: 3, T: 1, C: 32, NH: 2 } },
   ],
   attention_backward: [
@@ -143,7 +144,7 @@ const CASES: Record<string, OpCase[]> = {
     { label: 'B=2 T=130 C=64 NH=2 (hs 32)', ints: { B: 2, T: 130, C: 64, NH: 2 } },
     { label: 'B=1 T=200 C=128 NH=2 (hs 64)', ints: { B: 1, T: 200, C: 128, NH: 2 } },
     { label: 'B=1 T=70 C=256 NH=2 (hs 128)', ints: { B: 1, T: 70, C: 256, NH: 2 } },
-    { label: 'B=2 T=33 C=12 NH=4 (hs 3, reference kernel)', ints: { B: 2, T: 33, C: 12, NH: 4 } },
+    { label: 'B=2 T=33 C=12 NH=4 (hs 3, general kernel)', ints: { B: 2, T: 33, C: 12, NH: 4 } },
   ],
   gelu_forward: [
     { label: 'N=4096', ints: { N: 4096 } },
