@@ -207,6 +207,113 @@ export const runnerSection = section(
   `must be an object {"redis": "redis://host:6379", "queue": "${DEFAULT_QUEUE}"}`,
 ).meta({ description: 'Where the runs train: in this process (the default) or on workers through a Redis queue.' });
 
+// ---------------------------------------------------------------------------------------------
+// The mixture comparison (issue 15): "validation.mixtures" and "regmix". Kept in one piece: validationSection and
+// pipelineConfigObject each name one field of it.
+
+/** The mixture methods the validation stage can train, by their config names (README, "Comparing methods"). */
+export const MIXTURE_METHODS = ['uniform', 'natural', 'unimax', 'ddo', 'autoscale', 'regmix', 'dml'] as const;
+export type MixtureMethod = (typeof MIXTURE_METHODS)[number];
+/** What validation trains when "mixtures" is left out: the comparison AutoScale argues (uniform, the small-scale optimum, AutoScale). */
+export const DEFAULT_VALIDATION_MIXTURES: readonly MixtureMethod[] = ['uniform', 'ddo', 'autoscale'];
+/** Random-mixture runs per domain when "regmix.runs" is left out. */
+export const REGMIX_RUNS_PER_DOMAIN = 4;
+
+/**
+ * One mixture of the validation stage: a method's, or the user's own weights per domain (normalised when used);
+ * `source` names where an own mixture came from when not from the config (`--mixture mine=mine.json`), for errors.
+ */
+export type MixtureEntry = { kind: 'method'; method: MixtureMethod } | { kind: 'own'; name: string; weights: Record<string, number>; source?: string };
+
+const OWN_MIXTURE_NAME = /^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,39}$/;
+const methodList = MIXTURE_METHODS.map((m) => `"${m}"`).join(', ');
+
+/** Edit distance, to suggest the method a misspelt name meant. */
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+/**
+ * What is wrong with an own mixture's name (config or `autoscale compare --mixture NAME=FILE`), or null: 1 to 40
+ * letters, digits, spaces or ._+-, and not a method's mixture name (any case) nor the DDO mixture's "DDO N=...".
+ *
+ * @example ownMixtureNameProblem('mine') // null
+ */
+export function ownMixtureNameProblem(name: unknown): string | null {
+  if (typeof name !== 'string' || !OWN_MIXTURE_NAME.test(name)) {
+    return `must be a name of 1 to 40 letters, digits, spaces or ._+- starting with a letter or digit, got ${JSON.stringify(name)}; e.g. "mine"`;
+  }
+  const lower = name.toLowerCase();
+  if ((MIXTURE_METHODS as readonly string[]).includes(lower) || lower.startsWith('ddo')) return `"${name}" is the name of a method's mixture; give your own mixture another name, e.g. "mine"`;
+  return null;
+}
+
+const methodName = z.string().check((ctx) => {
+  if ((MIXTURE_METHODS as readonly string[]).includes(ctx.value)) return;
+  const near = MIXTURE_METHODS.filter((m) => editDistance(m, ctx.value.toLowerCase()) <= 2);
+  ctx.issues.push({
+    code: 'custom',
+    input: ctx.value,
+    message: `unknown mixture method "${ctx.value}"${near.length ? ` (did you mean "${near[0]}"?)` : ''}; the methods are ${methodList}, ` +
+      'and a mixture of your own is written {"name": "mine", "weights": {"<domain>": weight, ...}}',
+  });
+});
+
+const ownMixture = section(
+  {
+    name: z.string({ error: (issue) => ownMixtureNameProblem(issue.input)! }).check((ctx) => {
+      const problem = ownMixtureNameProblem(ctx.value);
+      if (problem) ctx.issues.push({ code: 'custom', input: ctx.value, message: problem });
+    }).meta({ description: 'The mixture\'s name in validation.json and the report.' }),
+    weights: domainWeights().meta({ description: 'Weight per domain (normalised; a domain left out gets 0).' }),
+  },
+  'must be {"name": "mine", "weights": {"<domain>": weight, ...}}',
+);
+
+const mixtureName = (m: string | { name: string }): string => (typeof m === 'string' ? m : m.name);
+
+export const validationMixtures = list(
+  z.union([methodName, ownMixture], { error: `must be a method name (${methodList}) or {"name": "mine", "weights": {...}}` }),
+  `must be a list of mixtures, e.g. ["uniform", "natural", "ddo", "autoscale"]: methods among ${methodList}, or your own {"name": "mine", "weights": {...}}`,
+  1,
+)
+  .check((ctx) => {
+    const seen = new Map<string, number>();
+    ctx.value.forEach((m, i) => {
+      const key = mixtureName(m).toLowerCase();
+      const earlier = seen.get(key);
+      if (earlier !== undefined) ctx.issues.push({ code: 'custom', input: m, path: [i], message: `"${mixtureName(m)}" is named twice (also validation.mixtures[${earlier}]); list each mixture once` });
+      seen.set(key, i);
+    });
+    if (!ctx.value.includes('uniform')) ctx.issues.push({ code: 'custom', input: ctx.value, message: 'must include "uniform": every other mixture is compared with it seed by seed; add "uniform" to the list' });
+  })
+  .transform((items): MixtureEntry[] => items.map((m) => (typeof m === 'string' ? { kind: 'method', method: m as MixtureMethod } : { kind: 'own', name: m.name, weights: m.weights })))
+  .prefault([...DEFAULT_VALIDATION_MIXTURES])
+  .meta({
+    description: `The mixtures trained and compared, each once: methods among ${methodList}, or your own {"name": "mine", "weights": {...}}; "uniform" is required, every other is compared with it.`,
+  });
+
+export const regmixSection = section(
+  {
+    runs: wholeNumber(2, 100000).nullable().default(null).meta({ description: `Random mixtures, each trained once on the first seed; null: ${REGMIX_RUNS_PER_DOMAIN} x the number of domains.` }),
+    scale: wholeNumber(1).nullable().default(null).meta({ description: 'Total training tokens of each random-mixture run; null: the smallest DDO scale.' }),
+    concentration: z.number().gt(0).max(1e6).nullable().default(null).meta({ description: 'Dirichlet concentration around the natural mixture; null: the default of lib/methods randomMixtures.' }),
+    seed: wholeNumber(0, 2 ** 32 - 1).default(0).meta({ description: 'Seed of the draws of the random mixtures (which mixtures), apart from the training seed.' }),
+  },
+  'must be an object {"runs": n, "scale": N, "concentration": c, "seed": s}',
+).meta({ description: 'The random-mixture runs that "regmix" and "dml" fit (planned only when validation names one of them).' });
+// ---- End of the mixture comparison section. -------------------------------------------------------------------
+
 export const validationSection = section(
   {
     scale: wholeNumber(1).meta({ description: 'Total training tokens of each validation run: beyond the largest DDO scale, still affordable.' }),
@@ -219,6 +326,7 @@ export const validationSection = section(
     ).meta({
       description: 'Shorter budgets, as fractions of scale, at which every mixture but uniform is trained again (each its own full schedule) to measure its token saving: the budget at which it reaches uniform\'s final loss; [] measures none.',
     }),
+    mixtures: validationMixtures,
   },
   'must be null or {"scale": N, "evalPoints": 8}',
 );
@@ -309,8 +417,9 @@ function pipelineConfigObject<Data extends z.ZodType>(data: Data) {
       runner: nullAsMissing(runnerSection.prefault({})),
       // prefault, not default: a default is an output, which the JSON Schema of an input leaves out for a section that transforms.
       validation: validationSection.nullable().prefault(DEFAULTS.validation).meta({
-        description: 'Validation at a larger scale: uniform, the largest DDO optimum and AutoScale\'s prediction are trained on every seed and compared seed by seed; null: no validation.',
+        description: 'Validation at a larger scale: the mixtures named (by default uniform, the largest DDO optimum and AutoScale\'s prediction) are trained on every seed, compared seed by seed and ranked; null: no validation.',
       }),
+      regmix: nullAsMissing(regmixSection.prefault({})),
       intervals: nullAsMissing(intervalsSection.prefault({})),
       out: folder(DEFAULTS.out, 'Output folder: composition*.json, ddo-*.csv, runs.csv, report.html.'),
       cacheDir: folder(DEFAULTS.cacheDir, 'The run registry, checkpoints and the data cache; pipelines may share it.'),
@@ -343,6 +452,7 @@ export type EvalSection = z.output<typeof evalSection>;
 export type ValidationSection = z.output<typeof validationSection>;
 export type IntervalSection = z.output<typeof intervalsSection>;
 export type RunnerSection = z.output<typeof runnerSection>;
+export type RegmixSection = z.output<typeof regmixSection>;
 /** A validated config with every default filled in. */
 export type PipelineConfig = z.output<typeof pipelineConfigSchema>;
 export type Backend = PipelineConfig['backend'];
