@@ -114,3 +114,88 @@ export function tokenSaving(
   }
   return { seeds, perSeed, mean: Math.exp(m), interval };
 }
+
+/** One mixture's place in a ranking by paired differences (rankByPairedDifferences). */
+export interface RankedMixture {
+  mixture: string;
+  /** 1 + the rank of the worst-placed mixture shown better than this one (1: none is); see rankByPairedDifferences. */
+  rank: number;
+  /** Mean final loss over the ranking's seeds (those where every ranked mixture finished). */
+  meanFinal: number;
+  /** Mixtures shown better than this one: the interval on (that one - this one) lies entirely below 0. */
+  worseThan: string[];
+  /** Mixtures this one is shown better than. */
+  betterThan: string[];
+  /** Mixtures neither shown better nor worse than this one. */
+  notDistinguishableFrom: string[];
+}
+
+export interface MixtureRanking {
+  level: number;
+  /** The seeds every ranked mixture finished: all pairs are compared on these. */
+  seeds: number[];
+  /** Best first: by rank, then by mean final loss, then by name. */
+  order: RankedMixture[];
+  /** Mixtures without a final loss on any of their seeds, left out. */
+  unranked: string[];
+  /** Why there are no intervals (fewer than two common seeds), when there are none. */
+  note: string | null;
+}
+
+/**
+ * Ranks mixtures by their final losses, seed by seed. A is "shown better" than B when the t interval (at `level`)
+ * on the paired difference A - B over the common seeds lies entirely below 0. Ranks follow that relation:
+ * rank(A) = 1 + max{rank(B) : B shown better than A}, and 1 when no mixture is shown better than A. So a mixture
+ * shown better than another always ranks strictly above it, and mixtures that share a rank are never shown to
+ * differ from each other (ties). The converse does not hold: two mixtures of different ranks may be
+ * indistinguishable from each other (each pair's relation is listed). Every pair is compared on the same seeds,
+ * those where every ranked mixture finished, so the mean differences add up and the relation has no cycles. Each
+ * pair is tested at `level` on its own: with many mixtures some of the pairs shown different are expected by
+ * chance (about (1 - level) / 2 of the truly equal pairs, in each direction).
+ *
+ * (A competition rank, 1 + the number of mixtures shown better, can place A below B although A is shown better
+ * than B, when intervals are not transitive; the longest-chain rank above cannot.)
+ *
+ * @example
+ * rankByPairedDifferences(new Map([['uniform', new Map([[0, 2.3], [1, 2.4]])], ['mine', new Map([[0, 2.2], [1, 2.31]])]]), 0.9)
+ * // order: mine rank 1, uniform rank 2 (mine - uniform: -0.1 and -0.09 per seed)
+ */
+export function rankByPairedDifferences(finals: ReadonlyMap<string, ReadonlyMap<number, number>>, level: number): MixtureRanking {
+  const ranked = [...finals.keys()].filter((m) => finals.get(m)!.size > 0);
+  const unranked = [...finals.keys()].filter((m) => finals.get(m)!.size === 0);
+  const seeds = ranked.length === 0 ? [] : [...finals.get(ranked[0]!)!.keys()].filter((s) => ranked.every((m) => finals.get(m)!.has(s))).sort((a, b) => a - b);
+  const on = (m: string): Map<number, number> => new Map(seeds.map((s) => [s, finals.get(m)!.get(s)!]));
+  const meanOf = (m: string): number => (seeds.length ? mean(seeds.map((s) => finals.get(m)!.get(s)!)) : Number.NaN);
+  const better = new Map<string, Set<string>>(ranked.map((m) => [m, new Set<string>()])); // better.get(a): mixtures a is shown better than
+  for (const a of ranked) {
+    for (const b of ranked) {
+      if (a === b) continue;
+      const d = pairedDifference(on(a), on(b), level);
+      if (d.interval && d.interval[1] < 0) better.get(a)!.add(b);
+    }
+  }
+  // Longest chain: in increasing order of the mean, every "shown better" edge points forward (its mean difference is < 0).
+  const byMean = [...ranked].sort((a, b) => meanOf(a) - meanOf(b) || a.localeCompare(b));
+  const rank = new Map<string, number>();
+  for (const m of byMean) {
+    const above = byMean.filter((b) => better.get(b)!.has(m)).map((b) => rank.get(b) ?? 0);
+    rank.set(m, 1 + Math.max(0, ...above));
+  }
+  const order: RankedMixture[] = byMean
+    .map((m) => ({
+      mixture: m,
+      rank: rank.get(m)!,
+      meanFinal: meanOf(m),
+      worseThan: ranked.filter((b) => better.get(b)!.has(m)),
+      betterThan: ranked.filter((b) => better.get(m)!.has(b)),
+      notDistinguishableFrom: ranked.filter((b) => b !== m && !better.get(b)!.has(m) && !better.get(m)!.has(b)),
+    }))
+    .sort((x, y) => x.rank - y.rank || x.meanFinal - y.meanFinal || x.mixture.localeCompare(y.mixture));
+  let note: string | null = null;
+  if (ranked.length > 0 && seeds.length < 2) {
+    note = seeds.length === 0
+      ? 'no seed on which every mixture finished: nothing is compared, every mixture ranks 1'
+      : 'one seed on which every mixture finished gives no interval: every mixture ranks 1; train 3 or more seeds';
+  }
+  return { level, seeds, order, unranked, note };
+}
