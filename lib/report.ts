@@ -6,7 +6,7 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { Composition } from './composition.js';
 import { formatPercent, formatTokens } from './format.js';
-import type { PairedDifference, TokenSaving, Verdict } from './stats/paired.js';
+import type { MixtureRanking, PairedDifference, TokenSaving, Verdict } from './stats/paired.js';
 import type { CompositionIntervals } from './stats/ddo-replicates.js';
 
 /** One DDO point of one domain at one scale. */
@@ -62,7 +62,26 @@ export interface ValidationCurve {
   /** Final response per seed of the validation (null where the run failed), and their mean. */
   perSeedFinal: (number | null)[];
   meanFinal: number | null;
+  /** t interval (at the validation's level) of the mean final loss over the seeds, unpaired; null with fewer than two. */
+  finalInterval?: [number, number] | null;
   failed: string | null;
+}
+
+/** How a validation mixture was obtained: validation.json's "methods" (README, "Comparing methods"). */
+export interface MixtureMethodSummary {
+  /** The config name of the method ("uniform", "natural", "unimax", "ddo", "autoscale", "regmix", "dml"), or "own". */
+  method: string;
+  /** How the weights were obtained, in one sentence. */
+  description: string;
+  /** Proxy runs the method trained to obtain its mixture (runs it shares with `sharedWith` counted here too), and their tokens. */
+  proxyRuns: number;
+  proxyTokens: number;
+  sharedWith: string[];
+  /** Fit quality: RegMix {kind, r2, looR2, n}; DML per domain {c, k, t, rmse} and n; null for the others. */
+  fit: Record<string, unknown> | null;
+  /** Domains capped at their training tokens x maxEpochs. */
+  capped: string[];
+  notes: string[];
 }
 
 /** A mixture against uniform at the validation scale, seed by seed (lib/stats/paired.ts). */
@@ -82,8 +101,14 @@ export interface ValidationSummary {
   seeds: number[];
   curves: ValidationCurve[];
   comparisons: MixtureComparison[];
-  /** The headline: AutoScale against uniform, as the interval allows. */
+  /** The headline: AutoScale against uniform, as the interval allows (without AutoScale: the ranking's first place). */
   verdict: string;
+  /** The mixtures ranked by their paired differences (lib/stats/paired.ts rankByPairedDifferences). */
+  ranking?: MixtureRanking;
+  /** Per mixture, how it was obtained. */
+  methods?: Record<string, MixtureMethodSummary>;
+  /** Methods named that gave no mixture, and why. */
+  unavailable?: string[];
 }
 
 /** One proxy run as the report's runs table shows it. */

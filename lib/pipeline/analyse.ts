@@ -8,10 +8,12 @@ import { replicatedDdo, type CompositionIntervals, type ReplicatedDdo } from '..
 import type { Observation } from '../stats/noise-model.js';
 import type { PipelineConfig } from '../pipeline-config.js';
 import type { Registry, RunRecord } from '../registry.js';
-import type { DomainFit, MixtureComparison, ScaleSummary, ValidationCurve, ValidationSummary } from '../report.js';
+import type { DomainFit, MixtureComparison, MixtureMethodSummary, ScaleSummary, ValidationCurve, ValidationSummary } from '../report.js';
 import { formatTokens } from '../format.js';
-import { pairedDifference, tokenSaving, verdictOf, type PairedDifference, type TokenSaving, type Verdict } from '../stats/paired.js';
+import { pairedDifference, rankByPairedDifferences, tokenSaving, verdictOf, type MixtureRanking, type PairedDifference, type TokenSaving, type Verdict } from '../stats/paired.js';
+import { mean, sampleSd, studentTQuantile } from '../stats/sampling.js';
 import type { ProxyRunResult } from '../train.js';
+import type { SupplyLimit } from '../methods/index.js';
 import type { DdoScalePlan, RunSlot, ValidationPlan } from './plan.js';
 
 function sum(values: Iterable<number>): number {
@@ -179,11 +181,27 @@ export function supplyOf(prepared: PreparedData, maxEpochs: number): Record<stri
 }
 
 /**
- * The validation stage's result: per mixture its loss curve (mean over seeds) and final losses per seed, and per
- * mixture other than uniform the paired loss difference against uniform with its interval, the token saving
- * with its interval, and the verdict the interval allows (lib/stats/paired.ts).
+ * The supply limit of the mixture methods (lib/methods) for mixtures of `budget` tokens: each domain's training
+ * tokens, of which a mixture may use at most maxEpochs passes.
+ * @example supplyLimitOf(prepared, 10, 6e5) // { supply: { books: 2.6e5, ... }, budget: 6e5, maxEpochs: 10 }
  */
-export function validationSummary(plan: ValidationPlan, registry: Registry, evalWeights: Record<string, number>, level: number): ValidationSummary {
+export function supplyLimitOf(prepared: PreparedData, maxEpochs: number, budget: number): SupplyLimit {
+  return { supply: Object.fromEntries(prepared.domains.map((d) => [d.name, d.trainTokens])), budget, maxEpochs };
+}
+
+/**
+ * The validation stage's result: per mixture its loss curve (mean over seeds) and final losses per seed; per
+ * mixture other than uniform the paired loss difference against uniform with its interval, the token saving with
+ * its interval, and the verdict the interval allows (lib/stats/paired.ts); the ranking of all mixtures by their
+ * paired differences; and, from `about`, how each mixture was obtained and which methods gave none.
+ */
+export function validationSummary(
+  plan: ValidationPlan,
+  registry: Registry,
+  evalWeights: Record<string, number>,
+  level: number,
+  about: { methods?: Record<string, MixtureMethodSummary>; unavailable?: string[] } = {},
+): ValidationSummary {
   const { scale, mixtures, slots, seeds } = plan;
   const finished = (slot: RunSlot): ProxyRunResult | null => {
     const r = registry.get<ProxyRunResult>(slot.key);
@@ -199,7 +217,7 @@ export function validationSummary(plan: ValidationPlan, registry: Registry, eval
     const perSeed = new Map(ok.map((x) => [x.seed, response(x.result!.losses, evalWeights)]));
     finals.set(m.name, perSeed);
     const failures = results.filter((x) => x.result === null).map((x) => `seed ${x.seed}: ${failureOf(registry.get<ProxyRunResult>(x.slot.key))}`);
-    if (ok.length === 0) return { mixture: m.name, weights, points: [], finalLosses: {}, perSeedFinal: seeds.map(() => null), meanFinal: null, failed: failures.join('; ') || 'no result' };
+    if (ok.length === 0) return { mixture: m.name, weights, points: [], finalLosses: {}, perSeedFinal: seeds.map(() => null), meanFinal: null, finalInterval: null, failed: failures.join('; ') || 'no result' };
     // Mean curve over the seeds that finished: every seed evaluates at the same token counts (same schedule).
     const first = ok[0]!.result!.curve;
     const points = first.map((p, i) => ({ tokens: p.tokens, loss: sum(ok.map((x) => response(x.result!.curve[i]!.losses, evalWeights))) / ok.length }));
@@ -209,11 +227,12 @@ export function validationSummary(plan: ValidationPlan, registry: Registry, eval
       mixture: m.name, weights, points, finalLosses,
       perSeedFinal: seeds.map((s) => perSeed.get(s) ?? null),
       meanFinal: sum(perSeed.values()) / perSeed.size,
+      finalInterval: meanInterval([...perSeed.values()], level),
       failed: failures.length ? failures.join('; ') : null,
     };
   });
-  const uniform = finals.get(mixtures[0]!.name)!;
-  const comparisons: MixtureComparison[] = mixtures.slice(1).map((m) => {
+  const uniform = finals.get('uniform')!;
+  const comparisons: MixtureComparison[] = mixtures.filter((m) => m.name !== 'uniform').map((m) => {
     const difference = pairedDifference(finals.get(m.name)!, uniform, level);
     let saving: TokenSaving | null = null;
     let savingNote: string | null = null;
@@ -234,8 +253,40 @@ export function validationSummary(plan: ValidationPlan, registry: Registry, eval
     const verdict = verdictOf(difference.interval);
     return { mixture: m.name, lossDifference: difference, tokenSaving: saving, tokenSavingNote: savingNote, verdict, sentence: comparisonSentence(m.name, difference, saving, verdict, scale, level) };
   });
-  const auto = comparisons.find((c) => c.mixture === 'AutoScale') ?? comparisons[comparisons.length - 1]!;
-  return { scale, level, seeds, curves, comparisons, verdict: auto.sentence };
+  const ranking = rankByPairedDifferences(finals, level);
+  const auto = comparisons.find((c) => c.mixture === 'AutoScale');
+  const verdict = auto ? auto.sentence : rankingSentence(ranking, scale);
+  return {
+    scale, level, seeds, curves, comparisons, verdict, ranking,
+    ...(about.methods ? { methods: about.methods } : {}),
+    ...(about.unavailable ? { unavailable: about.unavailable } : {}),
+  };
+}
+
+/** The t interval of a mean over seeds (unpaired); null with fewer than two values. */
+function meanInterval(values: number[], level: number): [number, number] | null {
+  if (values.length < 2) return null;
+  const m = mean(values);
+  const half = studentTQuantile(1 - (1 - level) / 2, values.length - 1) * (sampleSd(values) / Math.sqrt(values.length));
+  return [m - half, m + half];
+}
+
+/**
+ * The ranking in one sentence: who ranks first and who shares the rank.
+ * @example "RegMix ranks first at 600k tokens (mean held-out loss 2.1034 over 2 seeds); natural and DML share the rank: not shown worse at 90%"
+ */
+export function rankingSentence(ranking: MixtureRanking, scale: number): string {
+  const first = ranking.order.filter((r) => r.rank === 1);
+  if (first.length === 0) return `no mixture finished at ${formatTokens(scale)} tokens: nothing to rank`;
+  const k = ranking.seeds.length;
+  const pct = `${Math.round(ranking.level * 100)}%`;
+  if (first.length === ranking.order.length) {
+    return `no mixture is shown better than another at ${formatTokens(scale)} tokens with ${k} seed${k === 1 ? '' : 's'} (${pct} paired intervals)${ranking.note ? `: ${ranking.note}` : ''}`;
+  }
+  const best = first[0]!;
+  const others = first.slice(1).map((r) => r.mixture);
+  return `${best.mixture} ranks first at ${formatTokens(scale)} tokens (mean held-out loss ${best.meanFinal.toFixed(4)} over ${k} seed${k === 1 ? '' : 's'})` +
+    (others.length ? `; ${others.join(', ')} share${others.length === 1 ? 's' : ''} the rank (no ${pct} paired interval tells them apart)` : `, shown better than ${best.betterThan.join(', ')} (${pct} paired intervals)`);
 }
 
 function comparisonSentence(name: string, d: PairedDifference, saving: TokenSaving | null, verdict: Verdict, scale: number, level: number): string {
@@ -258,7 +309,12 @@ function signed(v: number): string {
   return `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(4)}`;
 }
 
-/** validation.json: the validation stage's result as a document (see README, "Validation"). */
+/** How validation.json's "ranking" is defined, in words (the rule of rankByPairedDifferences). */
+export const RANKING_RULE = 'rank = 1 + the largest rank among the mixtures shown better than this one (1 when none is); A is shown better than B when the ' +
+  't interval, at "level", on the paired difference A - B over "seeds" (those where every ranked mixture finished) lies entirely below 0. ' +
+  'Mixtures that share a rank are never shown to differ (ties); each pair is tested on its own, without a correction for the number of pairs.';
+
+/** validation.json: the validation stage's result as a document (see README, "Validation" and "Comparing methods"). */
 export function validationDocument(v: ValidationSummary): Record<string, unknown> {
   return {
     scale: v.scale,
@@ -266,7 +322,7 @@ export function validationDocument(v: ValidationSummary): Record<string, unknown
     seeds: v.seeds,
     mixtures: Object.fromEntries(v.curves.map((c) => [c.mixture, {
       weights: c.weights,
-      finalLoss: { mean: c.meanFinal, perSeed: c.perSeedFinal },
+      finalLoss: { mean: c.meanFinal, perSeed: c.perSeedFinal, interval: c.finalInterval ?? null },
       finalLossPerDomain: c.finalLosses,
       curve: c.points,
       failed: c.failed,
@@ -278,7 +334,21 @@ export function validationDocument(v: ValidationSummary): Record<string, unknown
       verdict: c.verdict,
       summary: c.sentence,
     }])),
-    verdict: v.verdict,
+    ...(v.ranking ? {
+      ranking: {
+        rule: RANKING_RULE,
+        level: v.ranking.level,
+        seeds: v.ranking.seeds,
+        order: v.ranking.order.map((r) => ({ mixture: r.mixture, rank: r.rank, meanFinalLoss: r.meanFinal, betterThan: r.betterThan, worseThan: r.worseThan, notDistinguishableFrom: r.notDistinguishableFrom })),
+        unranked: v.ranking.unranked,
+        note: v.ranking.note,
+        summary: rankingSentence(v.ranking, v.scale),
+      },
+    } : {}),
+    ...(v.methods ? { methods: v.methods } : {}),
+    ...(v.unavailable?.length ? { unavailable: v.unavailable } : {}),
+    // The headline of the trust issue: AutoScale against uniform; null when AutoScale is not among the mixtures.
+    verdict: v.curves.some((c) => c.mixture === 'AutoScale') ? v.verdict : null,
   };
 }
 

@@ -113,8 +113,6 @@ export function checkPipelineBudget(config: PipelineConfig, setup: Setup, plans:
   const supply = budgetSupply(setup, config.maxEpochs);
   const { domains } = setup;
   const ddoSlots = plans.flatMap((p) => p.slots);
-  const lo = config.bounds.min ?? Math.min(...config.multipliers);
-  const hi = config.bounds.max ?? Math.max(...config.multipliers);
 
   const notes = checkRuns(ddoSlots, supply, (worst) => {
     const cap = allowance(supply, worst.domain) - 1;
@@ -138,8 +136,24 @@ export function checkPipelineBudget(config: PipelineConfig, setup: Setup, plans:
     );
   }
 
+  checkValidationScale(config, setup, plans[plans.length - 1]!);
+  return { notes };
+}
+
+/**
+ * The validation runs known before DDO against each domain's supply: uniform exactly, and (when "ddo" is among the
+ * mixtures and `largest`, the largest DDO scale's plan, is given) the largest scale's DDO optimum at its most
+ * extreme, every domain's multiplier within the bounds. Throws BudgetError with the fixes. (The other methods' mixtures
+ * are capped at the supply; own mixtures are checked when resolved, lib/pipeline/mixtures.ts.)
+ */
+export function checkValidationScale(config: PipelineConfig, setup: Setup, largest: DdoScalePlan | null): void {
+  const supply = budgetSupply(setup, config.maxEpochs);
+  const { domains } = setup;
+  const lo = config.bounds.min ?? Math.min(...config.multipliers);
+  const hi = config.bounds.max ?? Math.max(...config.multipliers);
   if (config.validation) {
     const scale = config.validation.scale;
+    const ddoNamed = config.validation.mixtures.some((m) => m.kind === 'method' && m.method === 'ddo');
     const m = domains.length;
     for (const d of domains) {
       const have = supply.trainTokens[d] ?? 0;
@@ -155,7 +169,7 @@ export function checkPipelineBudget(config: PipelineConfig, setup: Setup, plans:
         );
       }
       // The largest scale's DDO optimum: multiplier x_d <= hi, and every other domain at x >= lo, with the total fixed.
-      const largest = plans[plans.length - 1]!;
+      if (!largest || !ddoNamed) continue;
       const w0 = largest.base[d]! / largest.scale;
       const weight = Math.min(1, hi * w0, 1 - lo * (1 - w0));
       const tokens = weight * scale;
@@ -171,7 +185,6 @@ export function checkPipelineBudget(config: PipelineConfig, setup: Setup, plans:
       }
     }
   }
-  return { notes };
 }
 
 /**

@@ -17,10 +17,10 @@ export interface RunSlot {
   spec: ProxyRunSpec;
   key: string;
   label: string;
-  purpose: 'ddo' | 'validation';
+  purpose: 'ddo' | 'validation' | 'mixture-search';
   scale: number;
   seed: number;
-  /** DDO: the plan's run ("base" or "<domain>@<multiplier>"); validation: the mixture name. */
+  /** DDO: the plan's run ("base" or "<domain>@<multiplier>"); validation: the mixture name; mixture search: "mixture-<i>". */
   id: string;
   domain: string | null;
   multiplier: number;
@@ -90,7 +90,7 @@ export async function setUp(config: PipelineConfig, source: DataSource, log: (li
 }
 
 /** A slot of its spec: the key and the pipeline's bookkeeping around it. */
-function slotOf(spec: ProxyRunSpec, where: Omit<RunSlot, 'spec' | 'key' | 'seed'>): RunSlot {
+export function slotOf(spec: ProxyRunSpec, where: Omit<RunSlot, 'spec' | 'key' | 'seed'>): RunSlot {
   return { spec, key: runKey(spec), label: where.label, purpose: where.purpose, scale: where.scale, seed: spec.seed, id: where.id, domain: where.domain, multiplier: where.multiplier };
 }
 
@@ -173,26 +173,19 @@ export interface ValidationPlan {
 }
 
 /**
- * The validation runs at `validation.scale`: uniform, the largest scale's DDO weights and the AutoScale
- * prediction at that scale, each trained with every seed of the config (so they can be compared seed by
- * seed), and every mixture but uniform again at each of `validation.savingFractions` of the scale, each a run
- * with its own full schedule (the token-saving measurement; see lib/stats/paired.ts for why not a point along
- * the full run's curve).
+ * The validation runs at `validation.scale`: every mixture given (by default uniform, the largest scale's DDO weights
+ * and the AutoScale prediction at that scale; lib/pipeline/mixtures.ts), each trained with every seed of the config
+ * (so they can be compared seed by seed), and every mixture but uniform again at each of `validation.savingFractions`
+ * of the scale, each a run with its own full schedule (the token-saving measurement; see lib/stats/paired.ts for why
+ * not a point along the full run's curve).
  */
 export function planValidation(
   config: PipelineConfig,
   validation: { scale: number; evalPoints: number; savingFractions: number[] },
   setup: Setup,
-  largest: { scale: number; weights: Record<string, number> },
-  autoscaleTokens: Record<string, number>,
+  mixtures: ValidationMixture[],
 ): ValidationPlan {
   const { scale } = validation;
-  const { domains } = setup;
-  const mixtures: ValidationMixture[] = [
-    { name: 'uniform', tokens: Object.fromEntries(domains.map((d) => [d, scale / domains.length])) },
-    { name: `DDO N=${formatTokens(largest.scale)}`, tokens: Object.fromEntries(domains.map((d) => [d, (largest.weights[d] ?? 0) * scale])) },
-    { name: 'AutoScale', tokens: autoscaleTokens },
-  ];
   const several = config.seeds.length > 1;
   const slots: RunSlot[] = [];
   for (const seed of config.seeds) {
@@ -207,7 +200,7 @@ export function planValidation(
       }));
     }
     for (const fraction of validation.savingFractions) {
-      for (const mixture of mixtures.slice(1)) {
+      for (const mixture of mixtures.filter((m) => m.name !== 'uniform')) {
         const tokens = Object.fromEntries(Object.entries(mixture.tokens).map(([d, n]) => [d, n * fraction]));
         slots.push(slotOf(makeSpec(setup.shared, tokens, seed, 1), {
           label: `validate N=${formatTokens(scale * fraction)} ${mixture.name} (token saving)${several ? ` seed ${seed}` : ''}`,

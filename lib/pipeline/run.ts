@@ -3,7 +3,8 @@
 //   -> proxy runs at every DDO scale                         plan.ts     planDdo, execute.ts runSlots
 //   -> DDO per scale                                         analyse.ts  ddoAtScale
 //   -> AutoScale prediction at the target                    analyse.ts  autoscalePredictor
-//   -> (optional) validation runs at a larger scale          plan.ts     planValidation, runSlots, validationSummary
+//   -> (optional) random-mixture runs of RegMix and DML      mixture-search.ts (trained with the DDO runs)
+//   -> (optional) validation runs at a larger scale          validate.ts planComparison, runValidationStage
 //   -> composition-*.json, ddo-*.csv, runs.csv, report.html  outputs.ts
 // Every run result comes from the registry, so a pipeline killed at any moment and started again redoes
 // no finished run and writes the same compositions.
@@ -14,13 +15,14 @@ import type { PipelineConfig } from '../pipeline-config.js';
 import { openRegistry, type Registry, type RunRecord } from '../registry.js';
 import { renderReport, type ScaleSummary, type ValidationSummary } from '../report.js';
 import type { ProxyRunResult } from '../train.js';
-import { autoscalePredictor, ddoAtScale, supplyOf, validationDocument, validationSummary } from './analyse.js';
+import { autoscalePredictor, ddoAtScale, supplyOf, validationDocument } from './analyse.js';
 import { predictWithIntervals, type ScaleWithDraws } from '../stats/predict-intervals.js';
 import type { CompositionDraws } from '../stats/ddo-replicates.js';
-import { budgetSupply, checkPipelineBudget, checkTrainRun, checkValidationRuns } from './budget.js';
+import { budgetSupply, checkPipelineBudget, checkTrainRun } from './budget.js';
 import { runSlots, type PipelineHooks, type SlotsEnvironment, type SlotsOutcome } from './execute.js';
 import { compositionFile, ddoCsv, reportInput, runOutputRows, runsCsv, writeOutputs } from './outputs.js';
-import { planDdo, planValidation, setUp, trainSlot, type DataSource, type RunSlot, type Setup } from './plan.js';
+import { planDdo, setUp, trainSlot, type DataSource, type RunSlot, type Setup } from './plan.js';
+import { lostMixtures, planComparison, runValidationStage, type ComparisonPlan } from './validate.js';
 
 export type { PipelineHooks } from './execute.js';
 export { PROXY_RUN_FORMAT, type ProxyRunSpec } from './spec.js';
@@ -60,6 +62,18 @@ export class ValidationFailedError extends Error {
   }
 }
 
+/**
+ * Throws ValidationFailedError when a validation mixture has no finished run (the outputs are written first):
+ * `written` says where they are.
+ */
+export function throwIfValidationLost(validation: ValidationSummary | null, written: string): void {
+  const lost = lostMixtures(validation);
+  if (lost.length > 0) {
+    throw new ValidationFailedError(`every validation run of ${lost.map((c) => c.mixture).join(', ')} failed (${lost.map((c) => c.failed).join('; ')}), so the validation ` +
+      `cannot compare the mixtures; ${written} and \`autoscale runs --status failed\`, then rerun`);
+  }
+}
+
 /** The environment runSlots trains in, from the options, the setup and the open registry. */
 export function slotsEnvironment(options: PipelineOptions, setup: Setup, registry: Registry, log: (line: string) => void): SlotsEnvironment {
   const { config } = options;
@@ -83,7 +97,7 @@ export function slotsEnvironment(options: PipelineOptions, setup: Setup, registr
  * The runner of the stages: the local pool (runSlots), or, with `config.runner.redis`, the queue runner
  * (lib/queue), loaded only then so that a local pipeline needs no Redis client.
  */
-function slotsRunner(config: PipelineConfig, setup: Setup): (slots: RunSlot[], env: SlotsEnvironment) => Promise<SlotsOutcome> {
+export function slotsRunner(config: PipelineConfig, setup: Setup): (slots: RunSlot[], env: SlotsEnvironment) => Promise<SlotsOutcome> {
   const { redis, queue } = config.runner;
   if (redis === null) return runSlots;
   return async (slots, env) => {
@@ -143,15 +157,19 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     const env = slotsEnvironment(options, setup, registry, log);
     const trainSlots = slotsRunner(config, setup);
 
-    // Proxy runs at every DDO scale, all in one pool, once every run and the target fit the data's supply.
+    // Proxy runs at every DDO scale, and the random-mixture runs of RegMix and DML when validation names one, all in
+    // one pool, once every run and the target fit the data's supply.
     const plans = planDdo(config, setup);
     const budget = checkPipelineBudget(config, setup, plans);
-    for (const note of budget.notes) log(`[plan] ${note}`);
+    const comparison: ComparisonPlan | null = config.validation ? planComparison({ ...config, validation: config.validation }, setup) : null;
+    const planNotes = [...budget.notes, ...(comparison?.notes ?? [])];
+    for (const note of planNotes) log(`[plan] ${note}`);
     const ddoSlots = plans.flatMap((p) => p.slots);
-    const ddoRun = await trainSlots(ddoSlots, env);
+    const searchSlots = comparison?.search?.slots ?? [];
+    const ddoRun = await trainSlots([...ddoSlots, ...searchSlots], env);
 
     // DDO per scale.
-    const diagnostics: string[] = [...budget.notes, ...ddoRun.diagnostics];
+    const diagnostics: string[] = [...planNotes, ...ddoRun.diagnostics];
     const compositions: CompositionJson[] = [];
     const summaries: ScaleSummary[] = [];
     const scaleDraws: ScaleWithDraws[] = [];
@@ -166,7 +184,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       }
     }
     if (compositions.length < 2) {
-      const rows = runOutputRows(ddoSlots, registry, domains, evalWeights, ddoRun.reused);
+      const rows = runOutputRows([...ddoSlots, ...searchSlots], registry, domains, evalWeights, ddoRun.reused);
       writeOutputs(outDir, { 'runs.csv': runsCsv(rows, domains) });
       throw new Error(
         `only ${compositions.length} of ${config.scales.length} DDO scales have a usable base run, and AutoScale needs two to predict. ` +
@@ -186,28 +204,24 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       predicted.diagnostics.push(`leave-one-scale-out: predicting N=${formatTokens(l.scale)} from the other scales misses its weights by at most ${(100 * l.maxWeightError).toFixed(1)} points`);
     }
 
-    // Validation at a larger scale: uniform vs the largest DDO optimum vs AutoScale.
+    // Validation at a larger scale: the mixtures named (by default uniform vs the largest DDO optimum vs AutoScale).
     let validation: ValidationSummary | null = null;
     let validationSlots: RunSlot[] = [];
     let validationRun: SlotsOutcome = { trained: 0, reused: new Set<string>(), failed: 0, diagnostics: [] };
-    if (config.validation) {
+    if (config.validation && comparison) {
       const largest = compositions[compositions.length - 1]!;
-      const atValidation = predict(config.validation.scale);
-      const plan = planValidation(config, config.validation, setup, largest, atValidation.tokens);
-      for (const d of atValidation.capped) diagnostics.push(`validation: the AutoScale mixture at N=${formatTokens(plan.scale)} is capped at ${d}'s training tokens x maxEpochs; the rest was redistributed`);
-      diagnostics.push(...checkValidationRuns(plan.slots, budgetSupply(setup, config.maxEpochs)));
-      validationSlots = plan.slots;
-      validationRun = await trainSlots(validationSlots, env);
-      diagnostics.push(...validationRun.diagnostics);
-      validation = validationSummary(plan, registry, evalWeights, config.intervals.level);
-      for (const curve of validation.curves) {
-        if (curve.failed) diagnostics.push(`validation runs of ${curve.mixture} failed (${curve.failed}): the comparison uses the seeds that finished`);
-      }
+      const stage = await runValidationStage({
+        config: { ...config, validation: config.validation }, setup, registry, env, trainSlots, comparison, ddo: { plans, largest, predict },
+      });
+      diagnostics.push(...stage.diagnostics);
+      validationSlots = stage.slots;
+      validationRun = stage.outcome;
+      validation = stage.summary;
     }
 
     // Outputs.
     const reused = new Set([...ddoRun.reused, ...validationRun.reused]);
-    const rows = runOutputRows([...ddoSlots, ...validationSlots], registry, domains, evalWeights, reused);
+    const rows = runOutputRows([...ddoSlots, ...searchSlots, ...validationSlots], registry, domains, evalWeights, reused);
     const files: Record<string, string> = {};
     for (const c of compositions) {
       files[`composition-${c.scale}.json`] = compositionFile(c);
@@ -221,11 +235,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       reportInput(config, setup, { scales: summaries, prediction, predictionNotes: predicted.diagnostics, validation, rows, diagnostics }),
     );
     writeOutputs(outDir, files);
-    const lost = validation?.curves.filter((c) => c.meanFinal === null) ?? [];
-    if (lost.length > 0) {
-      throw new ValidationFailedError(`every validation run of ${lost.map((c) => c.mixture).join(', ')} failed (${lost.map((c) => c.failed).join('; ')}), so the validation ` +
-        `cannot compare the mixtures; the compositions are written to ${outDir}; see runs.csv and \`autoscale runs --status failed\`, then rerun`);
-    }
+    throwIfValidationLost(validation, `the compositions are written to ${outDir}; see runs.csv`);
     const trained = ddoRun.trained + validationRun.trained;
     const failed = ddoRun.failed + validationRun.failed;
     log(`[done] ${trained} runs trained, ${reused.size} reused, ${failed} failed, in ${formatDuration((Date.now() - started) / 1000)}`);
