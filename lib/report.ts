@@ -308,29 +308,75 @@ export function validationSpec(validation: ValidationSummary): vl.TopLevelSpec {
   } as vl.TopLevelSpec;
 }
 
-/** Vega-Lite spec: each mixture's paired loss difference against uniform, with its interval (0 is a tie). */
+/** The mixtures in the ranking's order (best first), then any the ranking left out. */
+function rankedNames(validation: ValidationSummary): string[] {
+  const order = validation.ranking?.order.map((r) => r.mixture) ?? [];
+  return [...order, ...validation.curves.map((c) => c.mixture).filter((m) => !order.includes(m))];
+}
+
+/**
+ * Vega-Lite spec: the mixtures side by side at the validation scale. Top: each mixture's mean final held-out loss
+ * with the t interval over seeds, in the ranking's order and coloured by rank. Bottom: each mixture's paired loss
+ * difference against uniform, seed by seed, with its interval (0 is a tie).
+ */
 export function comparisonSpec(validation: ValidationSummary): vl.TopLevelSpec {
+  const pct = `${Math.round(validation.level * 100)}%`;
+  const names = rankedNames(validation);
+  const rankOf = new Map(validation.ranking?.order.map((r) => [r.mixture, r.rank]) ?? []);
+  const finals = validation.curves
+    .filter((c) => c.meanFinal !== null)
+    .map((c) => ({
+      mixture: c.mixture, mean: c.meanFinal!, low: c.finalInterval?.[0] ?? c.meanFinal!, high: c.finalInterval?.[1] ?? c.meanFinal!,
+      rank: rankOf.has(c.mixture) ? `rank ${rankOf.get(c.mixture)}` : 'unranked',
+    }));
   const rows = validation.comparisons
     .filter((c) => Number.isFinite(c.lossDifference.mean))
     .map((c) => ({ mixture: c.mixture, mean: c.lossDifference.mean, low: c.lossDifference.interval?.[0] ?? c.lossDifference.mean, high: c.lossDifference.interval?.[1] ?? c.lossDifference.mean, verdict: c.verdict }));
+  const sort = names;
+  const panels: unknown[] = [];
+  if (finals.length > 0) {
+    panels.push({
+      title: `Final held-out loss (mean over seeds, bars: ${pct} t interval over seeds; the ranks come from the paired differences)`,
+      width: 460,
+      height: 30 + 26 * finals.length,
+      data: { values: finals },
+      layer: [
+        {
+          mark: { type: 'rule', strokeWidth: 3 },
+          encoding: { y: { field: 'mixture', type: 'nominal', title: null, sort }, x: { field: 'low', type: 'quantitative', scale: { zero: false }, title: 'mean held-out loss (nats/token)' }, x2: { field: 'high' }, color: { field: 'rank', type: 'nominal', title: 'rank' } },
+        },
+        {
+          mark: { type: 'point', filled: true, size: 80 },
+          encoding: { y: { field: 'mixture', type: 'nominal', sort }, x: { field: 'mean', type: 'quantitative' }, color: { field: 'rank', type: 'nominal' }, tooltip: [{ field: 'mixture' }, { field: 'rank' }, { field: 'mean', format: '.4f' }, { field: 'low', format: '.4f' }, { field: 'high', format: '.4f' }] },
+        },
+      ],
+    });
+  }
+  if (rows.length > 0) {
+    panels.push({
+      title: `Minus uniform, seed by seed (${pct} intervals; < 0 is better)`,
+      width: 460,
+      height: 40 + 40 * rows.length,
+      layer: [
+        { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: 'gray', strokeDash: [3, 3] }, encoding: { x: { field: 'zero', type: 'quantitative' } } },
+        {
+          data: { values: rows },
+          mark: { type: 'rule', strokeWidth: 3 },
+          encoding: { y: { field: 'mixture', type: 'nominal', title: null, sort }, x: { field: 'low', type: 'quantitative', title: 'loss - uniform (nats/token; < 0 is better)' }, x2: { field: 'high' }, color: { field: 'verdict', type: 'nominal' } },
+        },
+        {
+          data: { values: rows },
+          mark: { type: 'point', filled: true, size: 80 },
+          encoding: { y: { field: 'mixture', type: 'nominal', sort }, x: { field: 'mean', type: 'quantitative' }, color: { field: 'verdict', type: 'nominal' }, tooltip: [{ field: 'mixture' }, { field: 'mean', format: '.4f' }, { field: 'low', format: '.4f' }, { field: 'high', format: '.4f' }, { field: 'verdict' }] },
+        },
+      ],
+    });
+  }
   return {
     $schema: SCHEMA,
-    description: `Validation at ${validation.scale} tokens: mean held-out loss minus uniform's, seed by seed, with ${Math.round(validation.level * 100)}% intervals`,
-    width: 460,
-    height: 40 + 40 * rows.length,
-    layer: [
-      { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: 'gray', strokeDash: [3, 3] }, encoding: { x: { field: 'zero', type: 'quantitative' } } },
-      {
-        data: { values: rows },
-        mark: { type: 'rule', strokeWidth: 3 },
-        encoding: { y: { field: 'mixture', type: 'nominal', title: null }, x: { field: 'low', type: 'quantitative', title: 'loss - uniform (nats/token; < 0 is better)' }, x2: { field: 'high' }, color: { field: 'verdict', type: 'nominal' } },
-      },
-      {
-        data: { values: rows },
-        mark: { type: 'point', filled: true, size: 80 },
-        encoding: { y: { field: 'mixture', type: 'nominal' }, x: { field: 'mean', type: 'quantitative' }, color: { field: 'verdict', type: 'nominal' }, tooltip: [{ field: 'mixture' }, { field: 'mean', format: '.4f' }, { field: 'low', format: '.4f' }, { field: 'high', format: '.4f' }, { field: 'verdict' }] },
-      },
-    ],
+    description: `Validation at ${validation.scale} tokens: each mixture's final held-out loss with its interval over seeds, and its mean held-out loss minus uniform's, seed by seed, with ${pct} intervals`,
+    vconcat: panels,
+    resolve: { scale: { color: 'independent' } },
   } as vl.TopLevelSpec;
 }
 
@@ -355,15 +401,31 @@ export async function renderCharts(input: ReportInput): Promise<RenderedChart[]>
     { id: 'weights', title: 'Domain weights against scale', spec: weightsSpec(input.scales, input.prediction, input.domains) },
     { id: 'fits', title: 'DDO fits per domain and scale', spec: fitsSpec(input.scales) },
   ];
-  if (input.validation && input.validation.curves.some((c) => c.points.length > 0)) {
-    charts.push({ id: 'validation', title: `Validation loss curves at ${formatTokens(input.validation.scale)} tokens (mean over seeds)`, spec: validationSpec(input.validation) });
-    if (input.validation.comparisons.some((c) => Number.isFinite(c.lossDifference.mean))) {
-      charts.push({ id: 'comparison', title: `Against uniform at ${formatTokens(input.validation.scale)} tokens, seed by seed`, spec: comparisonSpec(input.validation) });
-    }
-  }
+  if (input.validation) charts.push(...validationCharts(input.validation));
   const out: RenderedChart[] = [];
   for (const chart of charts) out.push({ ...chart, svg: await renderSvg(chart.spec) });
   return out;
+}
+
+/** The validation's charts: the loss curves and the comparison of the mixtures (none without a finished run). */
+function validationCharts(validation: ValidationSummary): { id: string; title: string; spec: vl.TopLevelSpec }[] {
+  const charts: { id: string; title: string; spec: vl.TopLevelSpec }[] = [];
+  if (validation.curves.some((c) => c.points.length > 0)) {
+    charts.push({ id: 'validation', title: `Validation loss curves at ${formatTokens(validation.scale)} tokens (mean over seeds)`, spec: validationSpec(validation) });
+    if (validation.curves.some((c) => c.meanFinal !== null)) {
+      charts.push({ id: 'comparison', title: `The mixtures at ${formatTokens(validation.scale)} tokens: final held-out loss, and against uniform seed by seed`, spec: comparisonSpec(validation) });
+    }
+  }
+  return charts;
+}
+
+/** A chart as the page embeds it: the SVG, and the spec next to it as JSON; '' when there is no such chart. */
+function chartFigure(charts: RenderedChart[], id: string): string {
+  const c = charts.find((x) => x.id === id);
+  if (!c) return '';
+  // "</" inside a script element would end it early.
+  const specJson = JSON.stringify(c.spec).replace(/</g, '\\u003c');
+  return `<figure class="chart" id="chart-${c.id}"><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}<script type="application/json" class="vega-lite-spec" data-chart="${c.id}">${specJson}</script></figure>`;
 }
 
 function escapeHtml(text: string): string {
@@ -385,13 +447,7 @@ function table(head: string[], rows: (string | number)[][]): string {
  */
 export async function renderReport(input: ReportInput): Promise<string> {
   const charts = await renderCharts(input);
-  const chart = (id: string): string => {
-    const c = charts.find((x) => x.id === id);
-    if (!c) return '';
-    // "</" inside a script element would end it early.
-    const specJson = JSON.stringify(c.spec).replace(/</g, '\\u003c');
-    return `<figure class="chart" id="chart-${c.id}"><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}<script type="application/json" class="vega-lite-spec" data-chart="${c.id}">${specJson}</script></figure>`;
-  };
+  const chart = (id: string): string => chartFigure(charts, id);
 
   const weightsHead = ['domain', ...input.scales.map((s) => `DDO ${formatTokens(s.scale)}`), `AutoScale ${formatTokens(input.prediction.scale)}`];
   const withInterval = (c: { weights: Record<string, number>; intervals?: CompositionIntervals | null }, d: string): string => {
@@ -427,47 +483,13 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ]),
   );
 
-  let validationHtml = '';
-  if (input.validation) {
-    const v = input.validation;
-    const pct = `${Math.round(v.level * 100)}%`;
-    const interval = (i: [number, number] | null, f: (x: number) => string): string => (i ? `[${f(i[0])}, ${f(i[1])}]` : '-');
-    validationHtml = `<h2>Validation at ${formatTokens(v.scale)} tokens (${v.seeds.length} seed${v.seeds.length === 1 ? '' : 's'})</h2><p class="headline">${escapeHtml(v.verdict)}</p>${chart('comparison')}${table(
-      ['mixture', 'vs uniform: loss difference', `${pct} interval`, 'verdict', 'tokens to reach uniform', `${pct} interval`],
-      v.comparisons.map((c) => [
-        c.mixture,
-        Number.isFinite(c.lossDifference.mean) ? c.lossDifference.mean.toFixed(4) : '-',
-        interval(c.lossDifference.interval, (x) => x.toFixed(4)),
-        c.verdict,
-        c.tokenSaving ? `${(100 * c.tokenSaving.mean).toFixed(0)}%` : (c.tokenSavingNote ?? '-'),
-        c.tokenSaving ? interval(c.tokenSaving.interval, (x) => `${(100 * x).toFixed(0)}%`) : '-',
-      ]),
-    )}${chart('validation')}${table(
-      ['mixture', 'final mean loss', ...v.seeds.map((s) => `seed ${s}`), ...input.domains, 'status'],
-      v.curves.map((c) => [c.mixture, c.meanFinal === null ? '-' : c.meanFinal.toFixed(4), ...c.perSeedFinal.map((x) => (x === null ? 'failed' : x.toFixed(4))),
-        ...input.domains.map((d) => c.finalLosses[d]?.toFixed(4) ?? '-'), c.failed ?? 'ok']),
-    )}`;
-  }
-
-  const runRows = input.runs.map((r) => [
-    r.label,
-    r.status + (r.reused ? ' (reused)' : ''),
-    formatTokens(r.scale),
-    r.seed,
-    input.domains.map((d) => formatTokens(Math.round(r.tokens[d] ?? 0))).join(' / '),
-    r.losses ? input.domains.map((d) => r.losses?.[d]?.toFixed(3) ?? '-').join(' / ') : r.error ?? '-',
-    r.durationS === null ? '-' : r.durationS.toFixed(1),
-  ]);
+  const validationHtml = input.validation ? validationSection(input.validation, input.domains, chart) : '';
+  const runRows = runTableRows(input.runs, input.domains);
 
   const predictionLine = input.domains.map((d) => `${d} ${withInterval(input.prediction, d)}`).join(', ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)}</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}figure.chart{margin:1.5em 0;overflow-x:auto}figcaption{font-weight:600;margin-bottom:.5em}
-.headline{font-size:1.15em;font-weight:600}.diag li{margin:.3em 0}
-</style></head><body>
+${PAGE_STYLE}</head><body>
 <h1>${escapeHtml(input.title)}</h1>
 <p class="headline">Predicted composition at ${formatTokens(input.prediction.scale)} tokens: ${escapeHtml(predictionLine)}</p>
 <ul>${input.setup.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>
@@ -492,6 +514,113 @@ ${validationHtml}
 <h2>Runs</h2>
 <p>Tokens and held-out losses per domain in the order ${escapeHtml(input.domains.join(' / '))}.</p>
 ${table(['run', 'status', 'scale', 'seed', 'tokens', 'losses (or error)', 'seconds'], runRows)}
+</body></html>
+`;
+}
+
+const PAGE_STYLE = `<style>
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}figure.chart{margin:1.5em 0;overflow-x:auto}figcaption{font-weight:600;margin-bottom:.5em}
+.headline{font-size:1.15em;font-weight:600}.diag li{margin:.3em 0}
+</style>`;
+
+/** The runs table's rows: label, status, scale, seed, tokens and losses per domain, seconds. */
+function runTableRows(runs: ReportedRun[], domains: string[]): (string | number)[][] {
+  return runs.map((r) => [
+    r.label,
+    r.status + (r.reused ? ' (reused)' : ''),
+    formatTokens(r.scale),
+    r.seed,
+    domains.map((d) => formatTokens(Math.round(r.tokens[d] ?? 0))).join(' / '),
+    r.losses ? domains.map((d) => r.losses?.[d]?.toFixed(3) ?? '-').join(' / ') : r.error ?? '-',
+    r.durationS === null ? '-' : r.durationS.toFixed(1),
+  ]);
+}
+
+/** The validation section: the headline, the comparison chart, the ranking, each mixture against uniform, how each was obtained, the curves. */
+function validationSection(v: ValidationSummary, domains: string[], chart: (id: string) => string): string {
+  const pct = `${Math.round(v.level * 100)}%`;
+  const interval = (i: [number, number] | null | undefined, f: (x: number) => string): string => (i ? `[${f(i[0])}, ${f(i[1])}]` : '-');
+  const ranking = v.ranking;
+  const rankingHtml = ranking
+    ? `<h3>Ranking</h3><p>${escapeHtml(`Rank 1: no mixture is shown better; otherwise 1 + the largest rank among the mixtures shown better (the ${pct} paired interval on the difference lies below 0), ` +
+        `over the seeds every ranked mixture finished (${ranking.seeds.join(', ') || 'none'}). Mixtures sharing a rank are never shown to differ; each pair is tested on its own.`)}</p>${
+        ranking.note ? `<p>${escapeHtml(ranking.note)}</p>` : ''}${table(
+        ['rank', 'mixture', 'mean final loss', 'shown better than', 'not distinguishable from', 'how obtained', 'proxy runs'],
+        ranking.order.map((r) => {
+          const m = v.methods?.[r.mixture];
+          return [r.rank, r.mixture, r.meanFinal.toFixed(4), r.betterThan.join(', ') || '-', r.notDistinguishableFrom.join(', ') || '-', m?.description ?? '-',
+            m ? `${m.proxyRuns}${m.sharedWith.length ? ` (shared with ${m.sharedWith.join(', ')})` : ''}` : '-'];
+        }),
+      )}${ranking.unranked.length ? `<p>${escapeHtml(`Not ranked (no finished run): ${ranking.unranked.join(', ')}.`)}</p>` : ''}`
+    : '';
+  const unavailable = v.unavailable?.length ? `<ul class="diag">${v.unavailable.map((u) => `<li>${escapeHtml(u)}</li>`).join('')}</ul>` : '';
+  const methodsHtml = v.methods
+    ? `<h3>How each mixture was obtained</h3>${table(
+        ['mixture', 'method', 'proxy runs', 'proxy tokens', 'fit', 'capped', 'notes', ...domains],
+        Object.entries(v.methods).map(([name, m]) => [name, m.method, m.proxyRuns, formatTokens(m.proxyTokens), fitText(m.fit), m.capped.join(', ') || '-', m.notes.join('; ') || '-',
+          ...domains.map((d) => formatPercent(v.curves.find((c) => c.mixture === name)?.weights[d]))]),
+      )}`
+    : '';
+  return `<h2>Validation at ${formatTokens(v.scale)} tokens (${v.seeds.length} seed${v.seeds.length === 1 ? '' : 's'})</h2><p class="headline">${escapeHtml(v.verdict)}</p>${unavailable}${chart('comparison')}${rankingHtml}${table(
+    ['mixture', 'vs uniform: loss difference', `${pct} interval`, 'verdict', 'tokens to reach uniform', `${pct} interval`],
+    v.comparisons.map((c) => [
+      c.mixture,
+      Number.isFinite(c.lossDifference.mean) ? c.lossDifference.mean.toFixed(4) : '-',
+      interval(c.lossDifference.interval, (x) => x.toFixed(4)),
+      c.verdict,
+      c.tokenSaving ? `${(100 * c.tokenSaving.mean).toFixed(0)}%` : (c.tokenSavingNote ?? '-'),
+      c.tokenSaving ? interval(c.tokenSaving.interval, (x) => `${(100 * x).toFixed(0)}%`) : '-',
+    ]),
+  )}${methodsHtml}${chart('validation')}${table(
+    ['mixture', 'final mean loss', `${pct} interval over seeds`, ...v.seeds.map((s) => `seed ${s}`), ...domains, 'status'],
+    v.curves.map((c) => [c.mixture, c.meanFinal === null ? '-' : c.meanFinal.toFixed(4), interval(c.finalInterval, (x) => x.toFixed(4)), ...c.perSeedFinal.map((x) => (x === null ? 'failed' : x.toFixed(4))),
+      ...domains.map((d) => c.finalLosses[d]?.toFixed(4) ?? '-'), c.failed ?? 'ok']),
+  )}`;
+}
+
+/** A method's fit quality in a few words: RegMix's R^2 and leave-one-out R^2, DML's per-domain RMSE. */
+function fitText(fit: Record<string, unknown> | null): string {
+  if (!fit) return '-';
+  const num = (x: unknown, digits = 3): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '-');
+  if ('r2' in fit) return `${String(fit.kind ?? 'fit')}: R² ${num(fit.r2)}, leave-one-out R² ${num(fit.looR2)}, n ${String(fit.n ?? '-')}`;
+  const perDomain = fit.perDomain as Record<string, { rmse?: number }> | undefined;
+  if (perDomain) return `per-domain RMSE ${Object.entries(perDomain).map(([d, f]) => `${d} ${num(f.rmse, 4)}`).join(', ')}; n ${String(fit.n ?? '-')}`;
+  return JSON.stringify(fit);
+}
+
+/** What the page of `autoscale compare` shows when no DDO stage ran: the setup, the validation, the runs, the diagnostics. */
+export interface ComparisonReportInput {
+  title: string;
+  domains: string[];
+  setup: string[];
+  validation: ValidationSummary;
+  runs: ReportedRun[];
+  diagnostics: string[];
+}
+
+/**
+ * The comparison page of `autoscale compare` without a DDO stage: the validation section of report.html alone.
+ * Deterministic for equal input.
+ *
+ * @example await writeFile('out/report.html', await renderComparisonReport(input));
+ */
+export async function renderComparisonReport(input: ComparisonReportInput): Promise<string> {
+  const charts: RenderedChart[] = [];
+  for (const c of validationCharts(input.validation)) charts.push({ ...c, svg: await renderSvg(c.spec) });
+  const chart = (id: string): string => chartFigure(charts, id);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)}</title>
+${PAGE_STYLE}</head><body>
+<h1>${escapeHtml(input.title)}</h1>
+<ul>${input.setup.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>
+<h2>Diagnostics</h2>
+${input.diagnostics.length ? `<ul class="diag">${input.diagnostics.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul>` : '<p>No failed runs or caps.</p>'}
+${validationSection(input.validation, input.domains, chart)}
+<h2>Runs</h2>
+<p>Tokens and held-out losses per domain in the order ${escapeHtml(input.domains.join(' / '))}.</p>
+${table(['run', 'status', 'scale', 'seed', 'tokens', 'losses (or error)', 'seconds'], runTableRows(input.runs, input.domains))}
 </body></html>
 `;
 }

@@ -77,7 +77,10 @@ function ownMixture(entry: Extract<MixtureEntry, { kind: 'own' }>, config: Pipel
   const { domains, prepared } = setup;
   const field = ownField(entry, config);
   for (const d of Object.keys(entry.weights)) {
-    if (!domains.includes(d)) throw new Error(`config: ${field}.weights.${d}: no domain "${d}" in the data; the domains are ${domains.join(', ')}`);
+    if (!domains.includes(d)) {
+      const where = entry.source ? `${entry.source}: the weight of "${d}"` : `config: ${field}.weights.${d}`;
+      throw new Error(`${where}: no domain "${d}" in the data; the domains are ${domains.join(', ')}`);
+    }
   }
   const total = Object.values(entry.weights).reduce((a, w) => a + w, 0);
   const weights = Object.fromEntries(domains.map((d) => [d, (entry.weights[d] ?? 0) / total]));

@@ -7,7 +7,7 @@ import type { CompositionJson } from '../composition.js';
 import { formatCount, formatMultiplier, formatTokens } from '../format.js';
 import type { PipelineConfig } from '../pipeline-config.js';
 import type { Registry } from '../registry.js';
-import type { ReportedRun, ReportInput, ScaleSummary, ValidationSummary } from '../report.js';
+import type { ComparisonReportInput, ReportedRun, ReportInput, ScaleSummary, ValidationSummary } from '../report.js';
 import type { ProxyRunResult } from '../train.js';
 import { response } from './analyse.js';
 import type { RunSlot, Setup } from './plan.js';
@@ -105,23 +105,52 @@ export function reportInput(
     diagnostics: string[];
   },
 ): ReportInput {
-  const { domains, prepared } = setup;
+  const { domains } = setup;
   const { prediction } = results;
   return {
     title: `AutoScale: data composition for ${formatCount(config.target)} training tokens`,
     domains,
     setup: [
-      `data: ${domains.length} domains, ${prepared.tokenizer} tokenizer (vocab ${prepared.vocabSize}); training tokens ${domains
-        .map((d) => `${d} ${formatCount(prepared.domains.find((p) => p.name === d)!.trainTokens)}`)
-        .join(', ')}`,
-      `model: ${config.model.layers} layers x ${config.model.width} wide, ${config.model.heads} heads, context ${config.model.contextLength}; ${setup.shared.backend}`,
-      `training: batch ${config.training.batchSize} windows, lr ${config.training.lr} -> ${config.training.minLr} (warmup ${config.training.warmupFraction * 100}%, cosine), AdamW wd ${config.training.weightDecay}`,
+      ...setupLines(config, setup),
       `DDO scales ${config.scales.map(formatTokens).join(', ')} tokens; multipliers ${config.multipliers.map(formatMultiplier).join(', ')}; seeds ${config.seeds.join(', ')}; target ${formatTokens(config.target)}`,
       `response: held-out loss, ${config.eval.weights ? 'weighted' : 'mean'} over domains, ${config.eval.windowsPerDomain} windows per domain`,
     ],
     scales: results.scales,
     prediction: { scale: prediction.scale, tokens: prediction.tokens, weights: prediction.weights, notes: results.predictionNotes, intervals: (prediction.intervals as CompositionIntervals | null | undefined) ?? null },
     validation: results.validation,
+    runs: results.rows.map((r) => r.report),
+    diagnostics: results.diagnostics,
+  };
+}
+
+/** The lines of the report's setup that say what data, model and training the proxy runs share. */
+function setupLines(config: PipelineConfig, setup: Setup): string[] {
+  const { domains, prepared } = setup;
+  return [
+    `data: ${domains.length} domains, ${prepared.tokenizer} tokenizer (vocab ${prepared.vocabSize}); training tokens ${domains
+      .map((d) => `${d} ${formatCount(prepared.domains.find((p) => p.name === d)!.trainTokens)}`)
+      .join(', ')}`,
+    `model: ${config.model.layers} layers x ${config.model.width} wide, ${config.model.heads} heads, context ${config.model.contextLength}; ${setup.shared.backend}`,
+    `training: batch ${config.training.batchSize} windows, lr ${config.training.lr} -> ${config.training.minLr} (warmup ${config.training.warmupFraction * 100}%, cosine), AdamW wd ${config.training.weightDecay}`,
+  ];
+}
+
+/** What the page of `autoscale compare` shows when it ran no DDO stage. */
+export function comparisonReportInput(
+  config: PipelineConfig,
+  setup: Setup,
+  results: { validation: ValidationSummary; rows: RunOutputRow[]; diagnostics: string[] },
+): ComparisonReportInput {
+  const v = results.validation;
+  return {
+    title: `Mixture comparison at ${formatCount(v.scale)} training tokens`,
+    domains: setup.domains,
+    setup: [
+      ...setupLines(config, setup),
+      `validation: ${v.curves.map((c) => c.mixture).join(', ')} at ${formatTokens(v.scale)} tokens; seeds ${config.seeds.join(', ')}`,
+      `response: held-out loss, ${config.eval.weights ? 'weighted' : 'mean'} over domains, ${config.eval.windowsPerDomain} windows per domain`,
+    ],
+    validation: v,
     runs: results.rows.map((r) => r.report),
     diagnostics: results.diagnostics,
   };

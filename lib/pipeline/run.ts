@@ -64,13 +64,13 @@ export class ValidationFailedError extends Error {
 
 /**
  * Throws ValidationFailedError when a validation mixture has no finished run (the outputs are written first):
- * `written` says where they are.
+ * `written` says where they are, `see` what else to read.
  */
-export function throwIfValidationLost(validation: ValidationSummary | null, written: string): void {
+export function throwIfValidationLost(validation: ValidationSummary | null, written: string, see: string[]): void {
   const lost = lostMixtures(validation);
   if (lost.length > 0) {
     throw new ValidationFailedError(`every validation run of ${lost.map((c) => c.mixture).join(', ')} failed (${lost.map((c) => c.failed).join('; ')}), so the validation ` +
-      `cannot compare the mixtures; ${written} and \`autoscale runs --status failed\`, then rerun`);
+      `cannot compare the mixtures; ${written}; see ${[...see, '`autoscale runs --status failed`'].join(' and ')}, then rerun`);
   }
 }
 
@@ -235,7 +235,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       reportInput(config, setup, { scales: summaries, prediction, predictionNotes: predicted.diagnostics, validation, rows, diagnostics }),
     );
     writeOutputs(outDir, files);
-    throwIfValidationLost(validation, `the compositions are written to ${outDir}; see runs.csv`);
+    throwIfValidationLost(validation, `the compositions are written to ${outDir}`, ['runs.csv']);
     const trained = ddoRun.trained + validationRun.trained;
     const failed = ddoRun.failed + validationRun.failed;
     log(`[done] ${trained} runs trained, ${reused.size} reused, ${failed} failed, in ${formatDuration((Date.now() - started) / 1000)}`);
