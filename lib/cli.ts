@@ -15,6 +15,7 @@ import { registerBenchCommand } from './cli/bench.js';
 import { registerEvalCommand } from './cli/eval.js';
 import { registerPilotCommand } from './cli/pilot.js';
 import { registerWorkerCommand } from './cli/worker.js';
+import { registerCompareCommand } from './cli/compare.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerInfoCommand(program);
   registerRunCommand(program);
   registerPilotCommand(program);
+  registerCompareCommand(program);
   registerRunsCommand(program);
   registerTrainCommand(program);
   registerDdoCommand(program);

@@ -1,14 +1,13 @@
 // `autoscale pilot`: the base composition at candidate scales, a few seeds and learning rates; the seed SD of
 // its response per scale, and the smallest stable scales to give `autoscale run` (lib/pipeline/pilot.ts).
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic } from '../atomic-file.js';
 import { parseTokenCount } from '../composition.js';
 import { formatNumber, formatTable, formatTokens } from '../format.js';
 import { DEFAULT_MAX_RELATIVE_SD, runPilot, type PilotResult } from '../pipeline/pilot.js';
 import { parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
-import { DEMO_CONFIG, demoDataFor, parseSeeds, runInterruptible } from './run.js';
+import { DEMO_CONFIG, demoDataFor, parseSeeds, readConfigFile, runInterruptible } from './run.js';
 
 /**
  * Parses --scales: comma-separated token counts (150k, 1.5M, 300000), whole numbers.
@@ -71,20 +70,6 @@ export function pilotDocument(config: PipelineConfig, result: PilotResult): Reco
     multipliers: config.multipliers,
     ...result,
   };
-}
-
-function readConfigFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new Error(`cannot read the config ${file}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (error) {
-    throw new Error(`${file} is not valid JSON (${(error as Error).message})`);
-  }
 }
 
 interface PilotCommandOptions {

@@ -5,8 +5,9 @@ import path from 'node:path';
 import type { DataConfig } from '../data/config.js';
 import { demoDataConfig } from '../data/demo.js';
 import { runPipeline, type PipelineResult } from '../pipeline/run.js';
-import { DEFAULTS, describeDefaults, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
-import { formatTokens } from '../format.js';
+import { DEFAULT_VALIDATION_MIXTURES, DEFAULTS, describeDefaults, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
+import { formatPercent, formatTable, formatTokens } from '../format.js';
+import type { ValidationSummary } from '../report.js';
 import type { CompositionIntervals } from '../stats/ddo-replicates.js';
 
 /**
@@ -73,12 +74,71 @@ export function runSummary(result: PipelineResult, elapsedS: number): string {
     lines.push(`Noise at ${formatTokens(c.scale)}: ${noise.seeds} seeds, base SD ${noise.baseSd === null ? '-' : noise.baseSd.toFixed(4)}, ` +
       `smallest perturbation SNR ${noise.minSnr === null ? '-' : noise.minSnr.toFixed(1)} (${noise.verdict === 'ok' ? 'every perturbation >= 3 SDs' : noise.verdict === 'noisy' ? 'NOISY: see the notes' : 'not measured'}).`);
   }
-  if (result.validation) lines.push(`Validation: ${result.validation.verdict}.`);
+  if (result.validation) {
+    lines.push(`Validation: ${result.validation.verdict}.`);
+    // The default comparison (uniform, DDO, AutoScale) keeps its one line; more mixtures get the ranking.
+    if (Object.values(result.validation.methods ?? {}).some((m) => !(DEFAULT_VALIDATION_MIXTURES as readonly string[]).includes(m.method))) {
+      lines.push(rankingTable(result.validation));
+    }
+  }
   lines.push(`${result.trained} proxy runs trained, ${result.reused} reused, ${result.failed} failed; ${elapsedS.toFixed(0)} s.`);
   if (result.diagnostics.length > 0) lines.push('Notes:', ...result.diagnostics.map((d) => `  - ${d}`));
   lines.push(`Report: ${path.join(result.outDir, 'report.html')}`);
   lines.push(`Compositions: ${path.join(result.outDir, 'composition.json')} (prediction), composition-<scale>.json; runs: runs.csv${result.validation ? '; validation.json' : ''}`);
   return lines.join('\n');
+}
+
+/**
+ * The validation's mixtures as a table, best first: rank, mean final loss, the paired difference against uniform
+ * with its interval and verdict, the proxy runs each method cost; then each mixture's weights.
+ */
+export function rankingTable(v: ValidationSummary): string {
+  const pct = `${Math.round(v.level * 100)}%`;
+  const names = [...(v.ranking?.order.map((r) => r.mixture) ?? []), ...v.curves.map((c) => c.mixture).filter((m) => !v.ranking?.order.some((r) => r.mixture === m))];
+  const signed = (x: number): string => `${x >= 0 ? '+' : '-'}${Math.abs(x).toFixed(4)}`;
+  const rows = [['rank', 'mixture', 'mean loss', 'vs uniform', `${pct} interval`, 'verdict', 'proxy runs']];
+  for (const name of names) {
+    const r = v.ranking?.order.find((x) => x.mixture === name);
+    const c = v.comparisons.find((x) => x.mixture === name);
+    const curve = v.curves.find((x) => x.mixture === name)!;
+    const m = v.methods?.[name];
+    const d = c?.lossDifference;
+    rows.push([
+      r ? String(r.rank) : '-',
+      name,
+      curve.meanFinal === null ? 'failed' : curve.meanFinal.toFixed(4),
+      name === 'uniform' ? '(reference)' : d && Number.isFinite(d.mean) ? signed(d.mean) : '-',
+      d?.interval ? `[${signed(d.interval[0])}, ${signed(d.interval[1])}]` : '-',
+      c?.verdict ?? '',
+      m ? `${m.proxyRuns}${m.sharedWith.length ? ` (shared with ${m.sharedWith.join(', ')})` : ''}` : '-',
+    ]);
+  }
+  const domains = Object.keys(v.curves[0]?.weights ?? {});
+  const weights = [['weights', ...domains], ...names.map((name) => [name, ...domains.map((dm) => formatPercent(v.curves.find((x) => x.mixture === name)!.weights[dm]))])];
+  const seeds = v.ranking?.seeds ?? v.seeds;
+  return [
+    `Mixtures at ${formatTokens(v.scale)} tokens, best first (rank 1: no mixture is shown better; otherwise 1 + the largest rank among those shown better, ` +
+      `by ${pct} paired intervals over seeds ${seeds.join(', ') || '(none)'}):`,
+    formatTable(rows),
+    ...(v.ranking?.note ? [`(${v.ranking.note})`] : []),
+    ...(v.unavailable ?? []).map((u) => `Left out: ${u}`),
+    formatTable(weights),
+  ].join('\n');
+}
+
+/** Reads and parses a JSON config file, with errors that name it. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read the config ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`${file} is not valid JSON (${(error as Error).message})`);
+  }
 }
 
 /**
