@@ -544,7 +544,7 @@ function validationSection(v: ValidationSummary, domains: string[], chart: (id: 
   const interval = (i: [number, number] | null | undefined, f: (x: number) => string): string => (i ? `[${f(i[0])}, ${f(i[1])}]` : '-');
   const ranking = v.ranking;
   const rankingHtml = ranking
-    ? `<h3>Ranking</h3><p>${escapeHtml(`Rank 1: no mixture is shown better; otherwise 1 + the largest rank among the mixtures shown better (the ${pct} paired interval on the difference lies below 0), ` +
+    ? `<h3>Ranking</h3><p>${escapeHtml(`Rank = 1 + the number of mixtures shown better (their ${pct} paired interval on the difference lies below 0), ` +
         `over the seeds every ranked mixture finished (${ranking.seeds.join(', ') || 'none'}). Mixtures sharing a rank are never shown to differ; each pair is tested on its own.`)}</p>${
         ranking.note ? `<p>${escapeHtml(ranking.note)}</p>` : ''}${table(
         ['rank', 'mixture', 'mean final loss', 'shown better than', 'not distinguishable from', 'how obtained', 'proxy runs'],

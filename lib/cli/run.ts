@@ -117,8 +117,8 @@ export function rankingTable(v: ValidationSummary): string {
   const weights = [['weights', ...domains], ...names.map((name) => [name, ...domains.map((dm) => formatPercent(v.curves.find((x) => x.mixture === name)!.weights[dm]))])];
   const seeds = v.ranking?.seeds ?? v.seeds;
   return [
-    `Mixtures at ${formatTokens(v.scale)} tokens, best first (rank 1: no mixture is shown better; otherwise 1 + the largest rank among those shown better, ` +
-      `by ${pct} paired intervals over seeds ${seeds.join(', ') || '(none)'}):`,
+    `Mixtures at ${formatTokens(v.scale)} tokens, best first (rank = 1 + the number of mixtures shown better by a ${pct} paired interval ` +
+      `over seeds ${seeds.join(', ') || '(none)'}; equal ranks are ties):`,
     formatTable(rows),
     ...(v.ranking?.note ? [`(${v.ranking.note})`] : []),
     ...(v.unavailable ?? []).map((u) => `Left out: ${u}`),

@@ -310,9 +310,10 @@ function signed(v: number): string {
 }
 
 /** How validation.json's "ranking" is defined, in words (the rule of rankByPairedDifferences). */
-export const RANKING_RULE = 'rank = 1 + the largest rank among the mixtures shown better than this one (1 when none is); A is shown better than B when the ' +
-  't interval, at "level", on the paired difference A - B over "seeds" (those where every ranked mixture finished) lies entirely below 0. ' +
-  'Mixtures that share a rank are never shown to differ (ties); each pair is tested on its own, without a correction for the number of pairs.';
+export const RANKING_RULE = 'rank = 1 + the number of mixtures shown better than this one; A is shown better than B when the t interval, at "level", ' +
+  'on the paired difference A - B over "seeds" (those where every ranked mixture finished) lies entirely below 0. On one set of seeds that relation is ' +
+  'transitive, so a mixture shown better always ranks above and mixtures that share a rank are never shown to differ (ties); each pair is tested on ' +
+  'its own, without a correction for the number of pairs.';
 
 /** validation.json: the validation stage's result as a document (see README, "Validation" and "Comparing methods"). */
 export function validationDocument(v: ValidationSummary): Record<string, unknown> {

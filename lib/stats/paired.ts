@@ -118,7 +118,7 @@ export function tokenSaving(
 /** One mixture's place in a ranking by paired differences (rankByPairedDifferences). */
 export interface RankedMixture {
   mixture: string;
-  /** 1 + the rank of the worst-placed mixture shown better than this one (1: none is); see rankByPairedDifferences. */
+  /** 1 + the number of mixtures shown better than this one (competition ranking); see rankByPairedDifferences. */
   rank: number;
   /** Mean final loss over the ranking's seeds (those where every ranked mixture finished). */
   meanFinal: number;
@@ -144,17 +144,17 @@ export interface MixtureRanking {
 
 /**
  * Ranks mixtures by their final losses, seed by seed. A is "shown better" than B when the t interval (at `level`)
- * on the paired difference A - B over the common seeds lies entirely below 0. Ranks follow that relation:
- * rank(A) = 1 + max{rank(B) : B shown better than A}, and 1 when no mixture is shown better than A. So a mixture
- * shown better than another always ranks strictly above it, and mixtures that share a rank are never shown to
- * differ from each other (ties). The converse does not hold: two mixtures of different ranks may be
- * indistinguishable from each other (each pair's relation is listed). Every pair is compared on the same seeds,
- * those where every ranked mixture finished, so the mean differences add up and the relation has no cycles. Each
- * pair is tested at `level` on its own: with many mixtures some of the pairs shown different are expected by
- * chance (about (1 - level) / 2 of the truly equal pairs, in each direction).
+ * on the paired difference A - B over the common seeds lies entirely below 0. rank(A) = 1 + the number of mixtures
+ * shown better than A (competition ranking: 1, 1, 3...).
  *
- * (A competition rank, 1 + the number of mixtures shown better, can place A below B although A is shown better
- * than B, when intervals are not transitive; the longest-chain rank above cannot.)
+ * Every pair is compared on the same seeds, those where every ranked mixture finished, and on one set of seeds the
+ * relation is transitive: if B - A and C - B have upper interval ends below 0, so does C - A, because its mean is the
+ * sum of theirs and its sample SD at most the sum of theirs (the SD is a norm of the centred differences). Hence a
+ * mixture shown better than another always ranks strictly above it (all that beat it beat the other too, and so
+ * does it), and mixtures that share a rank are never shown to differ (ties). The converse does not hold: two
+ * mixtures of different ranks may be indistinguishable from each other, so each pair's relation is listed. Each
+ * pair is tested at `level` on its own, without a correction for the number of pairs: among truly equal pairs,
+ * about (1 - level) / 2 in each direction are shown different by chance.
  *
  * @example
  * rankByPairedDifferences(new Map([['uniform', new Map([[0, 2.3], [1, 2.4]])], ['mine', new Map([[0, 2.2], [1, 2.31]])]]), 0.9)
@@ -174,13 +174,8 @@ export function rankByPairedDifferences(finals: ReadonlyMap<string, ReadonlyMap<
       if (d.interval && d.interval[1] < 0) better.get(a)!.add(b);
     }
   }
-  // Longest chain: in increasing order of the mean, every "shown better" edge points forward (its mean difference is < 0).
   const byMean = [...ranked].sort((a, b) => meanOf(a) - meanOf(b) || a.localeCompare(b));
-  const rank = new Map<string, number>();
-  for (const m of byMean) {
-    const above = byMean.filter((b) => better.get(b)!.has(m)).map((b) => rank.get(b) ?? 0);
-    rank.set(m, 1 + Math.max(0, ...above));
-  }
+  const rank = new Map(ranked.map((m) => [m, 1 + ranked.filter((b) => better.get(b)!.has(m)).length]));
   const order: RankedMixture[] = byMean
     .map((m) => ({
       mixture: m,
