@@ -93,7 +93,7 @@ export function compareSummary(result: CompareResult, elapsedS: number): string 
 
 interface CompareOptions {
   demo?: boolean;
-  mixture: string[];
+  mixture?: string[];
   mixtures?: string;
   scale?: string;
   seeds?: string;
@@ -111,7 +111,7 @@ export function registerCompareCommand(program: Command): void {
     .description('Compare mixtures on your data: train each at the validation scale on every seed, compare with uniform seed by seed, rank them')
     .option('--demo', 'use the demo config of autoscale run --demo')
     .option('--mixtures <list>', `the mixtures, e.g. uniform,natural,unimax,regmix,dml: methods among ${MIXTURE_METHODS.join(', ')}, or own mixtures named in the config or by --mixture (default: the config's validation.mixtures)`)
-    .option('--mixture <name=file>', 'an own mixture: FILE holds weights {"books": 0.3, ...} or is a composition-N.json (repeatable)', (value: string, list: string[]) => [...list, value], [] as string[])
+    .option('--mixture <name=file>', 'an own mixture: FILE holds weights {"books": 0.3, ...} or is a composition-N.json (repeatable)', (value: string, list: string[] | undefined) => [...(list ?? []), value])
     .option('--scale <N>', 'validation scale in tokens, e.g. 600k (overrides validation.scale; needed when the config has no "validation")')
     .option('--seeds <list>', 'seeds of every validation run, overriding the config\'s "seeds" (the random-mixture runs of regmix/dml use the first)')
     .option('--level <p>', 'central probability of every interval, overriding "intervals.level" (default 0.9)')
@@ -141,7 +141,7 @@ export function registerCompareCommand(program: Command): void {
         if (!(level > 0 && level < 1)) throw new Error(`--level "${options.level}" must be a probability strictly between 0 and 1, e.g. 0.9`);
         raw.intervals = { ...((raw.intervals as Record<string, unknown> | undefined) ?? {}), level };
       }
-      const files = options.mixture.map(parseMixtureOption);
+      const files = (options.mixture ?? []).map(parseMixtureOption);
       const names = new Set<string>();
       for (const f of files) {
         if (names.has(f.name.toLowerCase())) throw new Error(`--mixture ${f.name}=${f.file}: the name "${f.name}" is given twice; give each mixture its own name`);

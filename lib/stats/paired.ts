@@ -145,7 +145,7 @@ export interface MixtureRanking {
 /**
  * Ranks mixtures by their final losses, seed by seed. A is "shown better" than B when the t interval (at `level`)
  * on the paired difference A - B over the common seeds lies entirely below 0. rank(A) = 1 + the number of mixtures
- * shown better than A (competition ranking: 1, 1, 3...).
+ * shown better than A (so ranks count the mixtures shown better, not places: 1, 1, 2, 5 can happen).
  *
  * Every pair is compared on the same seeds, those where every ranked mixture finished, and on one set of seeds the
  * relation is transitive: if B - A and C - B have upper interval ends below 0, so does C - A, because its mean is the
