@@ -267,7 +267,7 @@ const methodName = z.string().check((ctx) => {
     message: `unknown mixture method "${ctx.value}"${near.length ? ` (did you mean "${near[0]}"?)` : ''}; the methods are ${methodList}, ` +
       'and a mixture of your own is written {"name": "mine", "weights": {"<domain>": weight, ...}}',
   });
-});
+}).meta({ enum: [...MIXTURE_METHODS] }); // the JSON Schema lists the methods; the parser's check names the one meant
 
 const ownMixture = section(
   {

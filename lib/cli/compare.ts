@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseTokenCount } from '../composition.js';
 import { compareMixtures, type CompareResult } from '../pipeline/compare.js';
-import { checkOwnMixtureName, MIXTURE_METHODS, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
+import { MIXTURE_METHODS, ownMixtureNameProblem, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
 import { DEMO_CONFIG, demoDataFor, parseSeeds, rankingTable, readConfigFile, runInterruptible } from './run.js';
 
 /** One `--mixture NAME=FILE`: the name and the weights the file gives. */
@@ -26,11 +26,8 @@ export function parseMixtureOption(text: string): MixtureFile {
   if (at <= 0 || at === text.length - 1) throw new Error(`--mixture "${text}" must be NAME=FILE, e.g. --mixture mine=mine.json (FILE: {"books": 0.3, ...} or a composition-N.json)`);
   const name = text.slice(0, at);
   const file = text.slice(at + 1);
-  try {
-    checkOwnMixtureName(name, 'name');
-  } catch (error) {
-    throw new Error(`--mixture ${text}: the ${(error as Error).message.replace(/^config: name: /, 'name ')}`);
-  }
+  const problem = ownMixtureNameProblem(name);
+  if (problem) throw new Error(`--mixture ${text}: the name ${problem}`);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));

@@ -45,6 +45,11 @@ export function mixtureSearchRuns(config: PipelineConfig, domains: number): numb
   return config.regmix.runs ?? REGMIX_RUNS_PER_DOMAIN * domains;
 }
 
+/** Total training tokens of each random-mixture run: "regmix.scale", or the smallest DDO scale. */
+export function mixtureSearchScale(config: PipelineConfig): number {
+  return config.regmix.scale ?? config.scales[0]!;
+}
+
 /**
  * The random-mixture runs of a config, or null when no method named needs them. Each mixture is capped at every
  * domain's training tokens x maxEpochs at `regmix.scale` (the rest redistributed; noted). Throws BudgetError when
@@ -62,7 +67,7 @@ export function planMixtureSearch(config: PipelineConfig, setup: Setup): Mixture
     throw new ConfigError('regmix.runs', `${n} random-mixture runs cannot fit Data Mixing Laws' ${m + 2} parameters per domain (${m} domains); ` +
       `give at least ${m + 2}, or leave "runs" out for ${REGMIX_RUNS_PER_DOMAIN * m}`);
   }
-  const { scale } = config.regmix;
+  const scale = mixtureSearchScale(config);
   const trainTokens = Object.fromEntries(prepared.domains.map((d) => [d.name, d.trainTokens]));
   const prior = naturalMixture(trainTokens).weights;
   const limit: SupplyLimit = supplyLimitOf(prepared, config.maxEpochs, scale);

@@ -25,7 +25,7 @@ const ALL = ['uniform', 'natural', 'unimax', 'ddo', 'autoscale', 'regmix', 'dml'
 test('validation.mixtures defaults to uniform, ddo, autoscale, and regmix to the smallest DDO scale', (t) => {
   const config = parsePipelineConfig({ ...minimal, validation: { scale: 400000 } });
   t.deepEqual(config.validation!.mixtures, [{ kind: 'method', method: 'uniform' }, { kind: 'method', method: 'ddo' }, { kind: 'method', method: 'autoscale' }]);
-  t.deepEqual(config.regmix, { runs: null, scale: 100000, concentration: null, seed: 0 });
+  t.deepEqual(config.regmix, { runs: null, scale: null, concentration: null, seed: 0 }); // scale null: the smallest DDO scale (mixtureSearchScale)
   const mine = parsePipelineConfig({ ...minimal, validation: { scale: 400000, mixtures: [...ALL, { name: 'mine', weights: { books: 1, code: 3 } }] }, regmix: { runs: 12, scale: 50000, concentration: 2 } });
   t.is(mine.validation!.mixtures.length, 8);
   t.deepEqual(mine.validation!.mixtures[7], { kind: 'own', name: 'mine', weights: { books: 1, code: 3 } });
