@@ -307,7 +307,7 @@ export const regmixSection = section(
   {
     runs: wholeNumber(2, 100000).nullable().default(null).meta({ description: `Random mixtures, each trained once on the first seed; null: ${REGMIX_RUNS_PER_DOMAIN} x the number of domains.` }),
     scale: wholeNumber(1).nullable().default(null).meta({ description: 'Total training tokens of each random-mixture run; null: the smallest DDO scale.' }),
-    concentration: z.number().gt(0).max(1e6).nullable().default(null).meta({ description: 'Dirichlet concentration around the natural mixture; null: the default of lib/methods randomMixtures.' }),
+    concentration: z.number().gt(0).max(1e6).nullable().default(null).meta({ description: 'Dirichlet concentration (sum of the parameters) around the natural mixture; null: the number of domains (randomMixtures\' default).' }),
     seed: wholeNumber(0, 2 ** 32 - 1).default(0).meta({ description: 'Seed of the draws of the random mixtures (which mixtures), apart from the training seed.' }),
   },
   'must be an object {"runs": n, "scale": N, "concentration": c, "seed": s}',
