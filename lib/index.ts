@@ -150,4 +150,10 @@ export type {
 export { runPipeline, tokensToReach, PROXY_RUN_FORMAT } from './pipeline/run.js';
 export type { PipelineHooks, PipelineOptions, PipelineResult, ProxyRunSpec } from './pipeline/run.js';
 export { DEFAULT_MAX_RELATIVE_SD, runPilot } from './pipeline/pilot.js';
+export { compareMixtures } from './pipeline/compare.js';
+export type { CompareResult } from './pipeline/compare.js';
+
+// ---- Other mixture methods (lib/methods/): pure, for the validation stage's head-to-head comparison.
+export { capToSupply, dmlOptimum, naturalMixture, randomMixtures, regmixOptimum, uniformMixture, unimaxMixture } from './methods/index.js';
+export type { DmlFit, DmlOptions, DomainLaw, MethodResult, MixtureSample, RandomMixtureOptions, RegmixFit, RegmixOptions, SupplyLimit } from './methods/index.js';
 export type { PilotOptions, PilotRecommendation, PilotResult, PilotRow } from './pipeline/pilot.js';

@@ -37,7 +37,9 @@ const PUBLIC_VALUES = [
   // pipeline: config, registry, runner, report, runPipeline
   'ConfigError', 'DEFAULT_EVAL', 'DEFAULT_MODEL', 'DEFAULT_TRAINING', 'DEFAULTS', 'parsePipelineConfig',
   'openRegistry', 'Registry', 'runKey', 'planCapacity', 'runPool', 'renderReport', 'runPipeline', 'tokensToReach',
-  'PROXY_RUN_FORMAT', 'DEFAULT_MAX_RELATIVE_SD', 'runPilot',
+  'PROXY_RUN_FORMAT', 'DEFAULT_MAX_RELATIVE_SD', 'runPilot', 'compareMixtures',
+  // other mixture methods
+  'capToSupply', 'dmlOptimum', 'naturalMixture', 'randomMixtures', 'regmixOptimum', 'uniformMixture', 'unimaxMixture',
 ];
 
 test('the library entry exports exactly the public API: no internals, no CLI', (t) => {
