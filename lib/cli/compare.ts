@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseTokenCount } from '../composition.js';
 import { compareMixtures, type CompareResult } from '../pipeline/compare.js';
 import { MIXTURE_METHODS, ownMixtureNameProblem, parsePipelineConfig, type PipelineConfig } from '../pipeline-config.js';
-import { DEMO_CONFIG, demoDataFor, parseSeeds, rankingTable, readConfigFile, runInterruptible } from './run.js';
+import { demoDataFor, loadRawConfig, rankingTable, runInterruptible } from './run.js';
 
 /** One `--mixture NAME=FILE`: the name and the weights the file gives. */
 export interface MixtureFile {
@@ -126,18 +126,7 @@ export function registerCompareCommand(program: Command): void {
       'regmix.scale (default: 4 per domain, the smallest DDO scale), trained on the first seed. validation.json and\n' +
       'report.html in the output folder are replaced: give --out to keep those of autoscale run.')
     .action(async (file: string | undefined, options: CompareOptions) => {
-      if (!file && !options.demo) throw new Error('give a config file (autoscale compare config.json) or --demo; see autoscale compare --help');
-      if (file && options.demo) throw new Error('give either a config file or --demo, not both');
-      const raw = file ? readConfigFile(file) : (JSON.parse(JSON.stringify(DEMO_CONFIG)) as Record<string, unknown>);
-      const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
-      if (options.out) raw.out = options.out;
-      if (options.cache) raw.cacheDir = options.cache;
-      if (options.seeds !== undefined) raw.seeds = parseSeeds(options.seeds);
-      if (options.level !== undefined) {
-        const level = Number(options.level);
-        if (!(level > 0 && level < 1)) throw new Error(`--level "${options.level}" must be a probability strictly between 0 and 1, e.g. 0.9`);
-        raw.intervals = { ...((raw.intervals as Record<string, unknown> | undefined) ?? {}), level };
-      }
+      const { raw, baseDir } = loadRawConfig('compare', file, options);
       const files = (options.mixture ?? []).map(parseMixtureOption);
       const names = new Set<string>();
       for (const f of files) {

@@ -141,6 +141,37 @@ export function readConfigFile(file: string): Record<string, unknown> {
   }
 }
 
+/** The flags `run` and `compare` share: where the config comes from and what on the command line overrides it. */
+export interface ConfigSourceOptions {
+  demo?: boolean;
+  out?: string;
+  cache?: string;
+  seeds?: string;
+  level?: string;
+}
+
+/**
+ * The raw config of a command that takes `CFG` or `--demo`, with --out, --cache, --seeds and --level applied, and
+ * the folder its relative paths are resolved against.
+ *
+ * @example const { raw, baseDir } = loadRawConfig('run', file, options);
+ */
+export function loadRawConfig(command: string, file: string | undefined, options: ConfigSourceOptions): { raw: Record<string, unknown>; baseDir: string } {
+  if (!file && !options.demo) throw new Error(`give a config file (autoscale ${command} config.json) or --demo; see autoscale ${command} --help`);
+  if (file && options.demo) throw new Error('give either a config file or --demo, not both');
+  const raw = file ? readConfigFile(file) : (JSON.parse(JSON.stringify(DEMO_CONFIG)) as Record<string, unknown>);
+  const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
+  if (options.out) raw.out = options.out;
+  if (options.cache) raw.cacheDir = options.cache;
+  if (options.seeds !== undefined) raw.seeds = parseSeeds(options.seeds);
+  if (options.level !== undefined) {
+    const level = Number(options.level);
+    if (!(level > 0 && level < 1)) throw new Error(`--level "${options.level}" must be a probability strictly between 0 and 1, e.g. 0.9`);
+    raw.intervals = { ...((raw.intervals as Record<string, unknown> | undefined) ?? {}), level };
+  }
+  return { raw, baseDir };
+}
+
 /**
  * Runs long CLI work under Ctrl-C: the first Ctrl-C (or SIGTERM) aborts its signal, so running runs checkpoint,
  * and the command says how to resume and exits with 130; a second one quits at once. The handlers are removed after.
@@ -200,34 +231,7 @@ export function registerRunCommand(program: Command): void {
       'checkpoints when the same command runs again. With --redis, runs already queued stay queued and the\n' +
       'workers keep training them; the same command collects their results.')
     .action(async (file: string | undefined, options: { demo?: boolean; out?: string; cache?: string; seeds?: string; level?: string; redis?: string; queue?: string; retryFailed?: boolean; quiet?: boolean }) => {
-      if (!file && !options.demo) throw new Error('give a config file (autoscale run config.json) or --demo; see autoscale run --help');
-      if (file && options.demo) throw new Error('give either a config file or --demo, not both');
-      let raw: Record<string, unknown>;
-      let baseDir = process.cwd();
-      if (file) {
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch (error) {
-          throw new Error(`cannot read the config ${file}: ${(error as Error).message}`);
-        }
-        try {
-          raw = JSON.parse(text) as Record<string, unknown>;
-        } catch (error) {
-          throw new Error(`${file} is not valid JSON (${(error as Error).message})`);
-        }
-        baseDir = path.dirname(path.resolve(file));
-      } else {
-        raw = JSON.parse(JSON.stringify(DEMO_CONFIG)) as Record<string, unknown>;
-      }
-      if (options.out) raw.out = options.out;
-      if (options.cache) raw.cacheDir = options.cache;
-      if (options.seeds !== undefined) raw.seeds = parseSeeds(options.seeds);
-      if (options.level !== undefined) {
-        const level = Number(options.level);
-        if (!(level > 0 && level < 1)) throw new Error(`--level "${options.level}" must be a probability strictly between 0 and 1, e.g. 0.9`);
-        raw.intervals = { ...((raw.intervals as Record<string, unknown> | undefined) ?? {}), level };
-      }
+      const { raw, baseDir } = loadRawConfig('run', file, options);
       // --redis and --queue set the config's "runner" (a runner that is not an object is left for the config check to name).
       if ((options.redis !== undefined || options.queue !== undefined) && (raw.runner === undefined || (typeof raw.runner === 'object' && raw.runner !== null))) {
         raw.runner = { ...(raw.runner as object | undefined), ...(options.redis !== undefined ? { redis: options.redis } : {}), ...(options.queue !== undefined ? { queue: options.queue } : {}) };
