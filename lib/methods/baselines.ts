@@ -119,7 +119,7 @@ export function capToSupply(weights: Record<string, number>, limit: SupplyLimit)
 export function uniformMixture(domains: string[], limit?: SupplyLimit): MethodResult {
   checkDomainNames(domains, 'uniformMixture');
   const weights = toRecord(domains, domains.map(() => 1 / domains.length));
-  return limit === undefined ? { weights, capped: [], notes: [] } : capToSupply(weights, limit);
+  return capIfLimited(weights, limit);
 }
 
 /**
@@ -140,7 +140,7 @@ export function naturalMixture(supply: Record<string, number>, limit?: SupplyLim
   const total = tokens.reduce((a, s) => a + s, 0);
   if (total <= 0) throw new Error(`${what}: every domain has 0 unique tokens; give the token count of each domain`);
   const weights = toRecord(domains, tokens.map((s) => s / total));
-  return limit === undefined ? { weights, capped: [], notes: [] } : capToSupply(weights, limit);
+  return capIfLimited(weights, limit);
 }
 
 /**
@@ -181,4 +181,9 @@ export function unimaxMixture(limit: SupplyLimit): MethodResult {
     return `"${d}" gets ${formatSignificant(limit.maxEpochs, 4)} epochs of its ${formatTokens(supply[i]!)} unique tokens (share ${formatSignificant(weights[d]!, 3)}), less than an even share; the larger domains share the rest evenly.`;
   });
   return { weights, capped, notes };
+}
+
+/** capToSupply when a supply limit is given, else the weights as they are (nothing capped, no notes). */
+export function capIfLimited(weights: Record<string, number>, limit: SupplyLimit | undefined): MethodResult {
+  return limit === undefined ? { weights, capped: [], notes: [] } : capToSupply(weights, limit);
 }

@@ -16,7 +16,7 @@
 
 import { RandomStream } from '../data/random.js';
 import { formatSignificant } from '../format.js';
-import { capToSupply } from './baselines.js';
+import { capIfLimited } from './baselines.js';
 import { choleskyFactor, choleskySolve } from './cholesky.js';
 import { drawDirichlet, priorVector } from './random-mixtures.js';
 import { readSamples, runCloud, type MixtureSample } from './samples.js';
@@ -283,14 +283,8 @@ export function dmlOptimum(samples: MixtureSample[], evalWeights: Record<string,
     notes.push(`The laws' optimum gives ${unused.map((d) => `"${d}"`).join(', ')} no share: the fitted laws say more of ${unused.length === 1 ? 'it' : 'them'} only raises the objective; check the fits before dropping data.`);
   }
 
-  let weights = toRecord(domains, x);
-  let capped: string[] = [];
-  if (opts.limit !== undefined) {
-    const cut = capToSupply(weights, opts.limit);
-    weights = cut.weights;
-    capped = cut.capped;
-    notes.push(...cut.notes);
-  }
+  const { weights, capped, notes: capNotes } = capIfLimited(toRecord(domains, x), opts.limit);
+  notes.push(...capNotes);
   const final = domains.map((d) => weights[d]!);
   const predicted = objective(final);
   notes.push(`Predicted objective at this mixture: ${formatSignificant(predicted, 4)}; the nearest run is at L1 distance ${fmt(nearestDistance(final, points))}.`);

@@ -19,7 +19,7 @@
 
 import { RandomStream } from '../data/random.js';
 import { formatSignificant } from '../format.js';
-import { capToSupply } from './baselines.js';
+import { capIfLimited } from './baselines.js';
 import { choleskyFactor, choleskySolve } from './cholesky.js';
 import { drawDirichlet, priorVector } from './random-mixtures.js';
 import { readSamples, runCloud, type MixtureSample } from './samples.js';
@@ -229,14 +229,8 @@ export function regmixOptimum(samples: MixtureSample[], opts: RegmixOptions): Me
   }
   notes.push(`Searched ${candidateCount} candidate mixtures (Dirichlet around ${opts.prior === undefined ? "the runs' mean" : 'the given prior'}, concentration ${fmt(concentration)}); the answer is the mean of the top ${topK} predicted.`);
 
-  let weights = toRecord(domains, answer);
-  let capped: string[] = [];
-  if (opts.limit !== undefined) {
-    const cut = capToSupply(weights, opts.limit);
-    weights = cut.weights;
-    capped = cut.capped;
-    notes.push(...cut.notes);
-  }
+  const { weights, capped, notes: capNotes } = capIfLimited(toRecord(domains, answer), opts.limit);
+  notes.push(...capNotes);
   const final = domains.map((d) => weights[d]!);
   const predictedResponse = Math.exp(predictLog(model, kind, final));
   const bestRun = responses.indexOf(Math.min(...responses));
