@@ -13,10 +13,10 @@
 // successful install script). With AUTOSCALE_CUDA=ON a failed CMake build fails: no fallback.
 //
 // Environment: AUTOSCALE_CUDA=AUTO|ON|OFF (default AUTO: CUDA when nvcc is found),
-// AUTOSCALE_CUDA_ARCHITECTURES="80;90", AUTOSCALE_NATIVE_ARCH=ON|OFF (-march=native),
+// AUTOSCALE_CUDA_ARCHITECTURES="80;90", AUTOSCALE_NATIVE_ARCH=ON|OFF (-march=native), AUTOSCALE_MARCH=x86-64-v3 (that -march instead),
 // AUTOSCALE_BUILD_JOBS (default: number of CPUs).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -75,15 +75,36 @@ async function buildWithCMake() {
     console.error('[autoscale-lm] cmake-js is not installed: skipping the CMake build');
     return { ok: false, why: 'cmake-js is not installed', tail: '' };
   }
-  const defines = [
-    `--CDAUTOSCALE_CUDA=${process.env.AUTOSCALE_CUDA || 'AUTO'}`,
-    `--CDAUTOSCALE_NATIVE_ARCH=${process.env.AUTOSCALE_NATIVE_ARCH || 'ON'}`,
-    `--CDAUTOSCALE_MARCH=${process.env.AUTOSCALE_MARCH || ''}`,
-  ];
-  if (process.env.AUTOSCALE_CUDA_ARCHITECTURES) {
-    defines.push(`--CDAUTOSCALE_CUDA_ARCHITECTURES=${process.env.AUTOSCALE_CUDA_ARCHITECTURES}`);
+  const wanted = {
+    AUTOSCALE_CUDA: process.env.AUTOSCALE_CUDA || 'AUTO',
+    AUTOSCALE_NATIVE_ARCH: process.env.AUTOSCALE_NATIVE_ARCH || 'ON',
+    AUTOSCALE_MARCH: process.env.AUTOSCALE_MARCH || '',
+    ...(process.env.AUTOSCALE_CUDA_ARCHITECTURES ? { AUTOSCALE_CUDA_ARCHITECTURES: process.env.AUTOSCALE_CUDA_ARCHITECTURES } : {}),
+  };
+  const defines = Object.entries(wanted).map(([name, value]) => `--CD${name}=${value}`);
+  // cmake-js `compile` configures only a new build folder: an existing one keeps the options it was configured
+  // with (and the source folder it was configured for, when it was copied from another checkout). Then rebuild.
+  const stale = staleBuildOptions(path.join(root, 'build-cmake', 'CMakeCache.txt'), wanted);
+  if (stale.length > 0) console.error(`[autoscale-lm] build-cmake/ was configured with other options (${stale.join('; ')}): configuring it again`);
+  return run(process.execPath, [cmakeJs, stale.length > 0 ? 'rebuild' : 'compile', '--out', 'build-cmake', '--parallel', jobs, ...defines]);
+}
+
+/** What in an existing CMake cache differs from the options asked for (and its source folder from this one); [] when none or no cache. */
+function staleBuildOptions(cacheFile, wanted) {
+  if (!existsSync(cacheFile)) return [];
+  const cache = new Map();
+  for (const line of readFileSync(cacheFile, 'utf8').split('\n')) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*):[A-Z]+=(.*)$/.exec(line);
+    if (match) cache.set(match[1], match[2]);
   }
-  return run(process.execPath, [cmakeJs, 'compile', '--out', 'build-cmake', '--parallel', jobs, ...defines]);
+  const stale = [];
+  const home = cache.get('CMAKE_HOME_DIRECTORY');
+  if (home !== undefined && path.resolve(home) !== root) stale.push(`source folder ${home}`);
+  for (const [name, value] of Object.entries(wanted)) {
+    const had = cache.get(name) ?? '';
+    if (had.toUpperCase() !== String(value).toUpperCase()) stale.push(`${name}=${had} instead of ${value}`);
+  }
+  return stale;
 }
 
 async function buildWithGyp() {
