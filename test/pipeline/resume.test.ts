@@ -31,6 +31,16 @@ function finishedRuns(file: string): Map<string, string> {
   }
 }
 
+/** Polls the registry until `count` runs have finished (or about a minute has passed); returns them. */
+async function untilFinished(file: string, count: number): Promise<Map<string, string>> {
+  let finished = finishedRuns(file);
+  for (let i = 0; i < 2400 && finished.size < count; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    finished = finishedRuns(file);
+  }
+  return finished;
+}
+
 test.serial('a pipeline killed with SIGKILL resumes without redoing finished runs and writes identical compositions', async (t) => {
   const reference = tinySetup(overrides);
   const plain = await runPipeline({ config: parsePipelineConfig(reference.raw) });
@@ -40,11 +50,7 @@ test.serial('a pipeline killed with SIGKILL resumes without redoing finished run
   const registryFile = path.join(killed.dir, 'cache', 'runs.sqlite');
   const child = spawn(process.execPath, ['--import=tsx', cli, 'run', killed.configFile, '--quiet'], { cwd: root, stdio: 'ignore' });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-  let before = new Map<string, string>();
-  for (let i = 0; i < 2400 && before.size < 4; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    before = finishedRuns(registryFile);
-  }
+  let before = await untilFinished(registryFile, 4);
   child.kill('SIGKILL');
   t.is(await exited, 'SIGKILL', 'the child was killed before it finished');
   before = finishedRuns(registryFile);
@@ -84,11 +90,7 @@ test.serial('Ctrl-C (SIGINT) stops a pipeline with exit code 130 and the resume 
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let before = new Map<string, string>();
-  for (let i = 0; i < 2400 && before.size < 3; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    before = finishedRuns(registryFile);
-  }
+  await untilFinished(registryFile, 3);
   child.kill('SIGINT');
   t.is(await exited, 130, stderr);
   t.regex(stderr, /stopping: checkpointing the running runs/);
