@@ -19,6 +19,7 @@
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "ops.h"
@@ -109,6 +110,15 @@ Blocking choose_blocking() {
   b.max_mc = round_down((long)(l2 / 4 / (b.kc * sizeof(float))), MR, MR, 96);
   b.nb = round_down((long)(l2 / 4 / (b.kc * sizeof(float))), NR, NR, 512);
   return b;
+}
+
+// AUTOSCALE_GEMM_PACK_A=0 reads every A in place, for benchmarks that compare the two on one machine.
+bool pack_a_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("AUTOSCALE_GEMM_PACK_A");
+    return !(env && env[0] == '0');
+  }();
+  return on;
 }
 
 const Blocking& blocking() {
@@ -216,6 +226,10 @@ void pack_b_strip(float* p, Strided B, int k0, int kc, int js, int N) {
 void pack_a_group(float* q, Strided A, int k0, int kc, int is, int M) {
   const int mr = std::min(MR, M - is);
   if (A.rs == 1) {  // columns of A contiguous (A = dout^T): MR rows are adjacent floats
+    if (mr == MR) {
+      for (int k = 0; k < kc; k++) std::memcpy(q + (size_t)k * MR, A.p + is + (long)(k0 + k) * A.cs, MR * sizeof(float));
+      return;
+    }
     for (int k = 0; k < kc; k++) {
       const float* src = A.p + is + (long)(k0 + k) * A.cs;
       for (int ii = 0; ii < MR; ii++) q[(size_t)k * MR + ii] = ii < mr ? src[ii] : 0.0f;
@@ -255,7 +269,16 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   int mc = blk.max_mc;
   while (mc > MR && (long)((M + mc - 1) / mc) * col_blocks_per_chunk < 4L * threads) mc -= MR;
   const int row_blocks = (M + mc - 1) / mc;
-  const size_t b_floats = b_in_place ? 0 : (size_t)K * simd::round_up(chunk, NR), a_floats = (size_t)KC * MR;
+  // A with its columns contiguous and a column stride that is a multiple of 4 KB (A = dout^T in the
+  // weight gradient at a power-of-two OC, e.g. cpu-c's LM head: 4096 floats) is packed per task and
+  // panel, all its groups at once. Read in place, a group's kc lines all fall in the same L1 sets
+  // (and alias in the store buffer): on the Intel machine of bench/RESULTS.md that product ran at
+  // 0.36-0.42x OpenBLAS in place and 0.69-0.76x packed (1 thread). At other strides packing did not
+  // measurably help there, so they stay in place. The sums run in the same order either way.
+  const bool pack_a =
+      A.rs == 1 && A.cs != 1 && ((size_t)A.cs * sizeof(float)) % 4096 == 0 && pack_a_enabled();
+  const size_t b_floats = b_in_place ? 0 : (size_t)K * simd::round_up(chunk, NR),
+               a_floats = (size_t)KC * (pack_a ? simd::round_up(mc, MR) : MR);
   ScratchArena local;
   float* const scratch = (arena ? *arena : local).floats(b_floats + a_floats * threads, "matmul");
   float* bpack = scratch;
@@ -276,20 +299,24 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
             pack_b_strip(bpack + (size_t)k0 * ncp + (size_t)s * kc * NR, B, k0, kc, j0 + s * NR, N);
           }
       }
-      const int col_blocks = (nc + NB - 1) / NB;
+      // the chunk's strips split evenly between its column blocks (384 columns: 2 x 192, not 320 + 64)
+      const int col_blocks = (nc + NB - 1) / NB, block_strips = (strips + col_blocks - 1) / col_blocks;
 #pragma omp for schedule(dynamic) collapse(2)
       for (int rb = 0; rb < row_blocks; rb++)
         for (int cb = 0; cb < col_blocks; cb++) {
           const int i0 = rb * mc, i1 = std::min(M, i0 + mc);
           const int groups = (i1 - i0 + MR - 1) / MR;
-          const int s0 = cb * (NB / NR), s1 = std::min(strips, s0 + NB / NR);
+          const int s0 = cb * block_strips, s1 = std::min(strips, s0 + block_strips);
           for (int k0 = 0; k0 < K; k0 += KC) {
             const int kc = std::min(KC, K - k0);
             const bool first = !accumulate && k0 == 0;
             // Whole groups of MR rows are read in place (A's rows or columns are contiguous
             // streams); only the last, partial group is packed with zero padding.
-            const int full = (i1 - i0) / MR;
-            if (full < groups) pack_a_group(apack, A, k0, kc, i0 + full * MR, M);
+            const int full = pack_a ? 0 : (i1 - i0) / MR;
+            if (pack_a)
+              for (int g = 0; g < groups; g++) pack_a_group(apack + (size_t)g * kc * MR, A, k0, kc, i0 + g * MR, M);
+            else if (full < groups)
+              pack_a_group(apack, A, k0, kc, i0 + full * MR, M);
             for (int s = s0; s < s1; s++) {
               const int j = j0 + s * NR, nr = std::min(NR, N - j);
               const float* bp = b_in_place ? B.p + (long)k0 * B.rs + j : bpack + (size_t)k0 * ncp + (size_t)s * kc * NR;
@@ -305,10 +332,10 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
                   micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, a, A.rs, A.cs, bp, ldb, kc, MR, nr,
                                                         first, bj);
               }
-              if (full < groups) {
-                const int i = i0 + full * MR;
-                micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, apack, 1, MR, bp, ldb, kc, i1 - i, nr,
-                                                      first, bj);
+              for (int g = full; g < groups; g++) {
+                const int i = i0 + g * MR;
+                micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, apack + (size_t)(g - full) * kc * MR, 1,
+                                                      MR, bp, ldb, kc, std::min(MR, i1 - i), nr, first, bj);
               }
             }
           }

@@ -41,6 +41,7 @@ const MATMUL_SHAPES: Array<[number, number, number, string]> = [
   [9, 33, 65, 'one row group short of MR, columns one past a vector'],
   [200, 64, 96, 'rows split over several tasks with a partial last group'],
   [5, 1030, 4100, 'packed B over 4M floats: the forward and dinp products run in two chunks'],
+  [70, 50, 1024, "dweight's A (dout^T, a 4 KB column stride) packed per task, 2 column blocks of 32"],
 ];
 
 for (const [N, C, OC, what] of MATMUL_SHAPES) {
@@ -197,6 +198,21 @@ cpuTest('the blocked kernels give the same bits with 1, 2 and 3 threads', (t) =>
   for (const threads of [2, 3]) {
     run(threads).forEach((x, i) => t.deepEqual(bits(x), bits(one[i]!), `${names[i]} with ${threads} threads`));
   }
+});
+
+cpuTest('the weight gradient with a packed A (OC = 1024) gives the same bits with 1, 2 and 3 threads', (t) => {
+  const rng = ref.makeRng(23);
+  const [N, C, OC] = [150, 40, 1024];
+  const dout = ref.randomNormal(rng, N * OC);
+  const inp = ref.randomNormal(rng, N * C);
+  const weight = ref.randomNormal(rng, OC * C);
+  const run = (threads: number): Float32Array => {
+    const dweight = new Float32Array(OC * C);
+    runOp('cpu', 'matmul_backward', [null, dweight, null, dout, inp, weight], [N, C, OC], [], { threads });
+    return dweight;
+  };
+  const one = bits(run(1));
+  for (const threads of [2, 3]) t.deepEqual(bits(run(threads)), one, `dweight with ${threads} threads`);
 });
 
 // ---- denormals ----
