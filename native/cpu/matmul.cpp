@@ -311,7 +311,8 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
             const int kc = std::min(KC, K - k0);
             const bool first = !accumulate && k0 == 0;
             // Whole groups of MR rows are read in place (A's rows or columns are contiguous
-            // streams); only the last, partial group is packed with zero padding.
+            // streams); only the last, partial group is packed with zero padding (all groups when
+            // pack_a).
             const int full = pack_a ? 0 : (i1 - i0) / MR;
             if (pack_a)
               for (int g = 0; g < groups; g++) pack_a_group(apack + (size_t)g * kc * MR, A, k0, kc, i0 + g * MR, M);
