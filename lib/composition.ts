@@ -3,15 +3,20 @@
 // optimal compositions another way:
 //   {"scale": N, "tokens": {"<domain>": N_i, ...}, "weights": {"<domain>": w_i, ...}, ...anything else}
 // N is the total in tokens, N_i the tokens of domain i (sum N_i = N), w_i = N_i / N (sum 1). Extra fields
-// (fits, active bounds, diagnostics) are kept and ignored by readers. Parsing and the document builders (what
-// `autoscale ddo` and `autoscale predict` write) are pure; the file helpers do I/O.
+// (fits, active bounds, diagnostics) are kept and ignored by readers. This file is the one place the composition
+// file is described: the contract (Composition), what this package writes (CompositionFile, built only by
+// ddoDocument and predictDocument) and what a reader gets (ParsedComposition). Parsing and the builders are pure;
+// the file helpers do I/O.
 
 import { readFileSync } from 'node:fs';
-import type { CompositionDraws, CompositionIntervals, ReplicatedDdo } from './stats/ddo-replicates.js';
-import { SNR_THRESHOLD } from './stats/noise-audit.js';
-import type { CompositionPrediction } from './autoscale.js';
-import type { DdoComposition } from './ddo/optimize.js';
+import type { CompositionDraws, CompositionIntervals, ReplicatedDdo, SeedOptimum } from './stats/ddo-replicates.js';
+import { SNR_THRESHOLD, type NoiseAudit } from './stats/noise-audit.js';
+import type { LeaveOneScaleOut } from './autoscale.js';
+import type { ResponseFit } from './ddo/fit.js';
+import type { ActiveBound } from './ddo/solve.js';
+import type { PredictionWithIntervals } from './stats/predict-intervals.js';
 
+/** The contract: a composition at one scale. Every composition file holds these three fields. */
 export interface Composition {
   /** Total tokens N. */
   scale: number;
@@ -21,15 +26,91 @@ export interface Composition {
   weights: Record<string, number>;
 }
 
-/** A composition document: the contract fields plus whatever the producer adds. */
-export type CompositionDocument = Composition & Record<string, unknown>;
+/**
+ * One domain's entry in a DDO file's "fits". `autoscale ddo`, and the pipeline when it fitted every domain, write
+ * the whole ResponseFit. When the pipeline held a domain at its base quantity for want of points, it writes every
+ * fitted domain in a shorter shape with the solved multiplier and bound, and the held domain with no curve and no
+ * points (status "missing-runs"). Two shapes for one thing: kept so that the files written do not change.
+ */
+export type CompositionFit =
+  | ResponseFit
+  | (Pick<ResponseFit, 'status' | 'curve' | 'points' | 'rms' | 'message'> & { multiplier: number; bound: ActiveBound })
+  | { status: 'missing-runs'; curve: null; multiplier: number; bound: 'fixed'; message: string };
+
+/** A DDO file's "noise": the noise audit of its seeds (lib/stats/noise-audit.ts), with each perturbation's SD. */
+export interface CompositionNoise extends Pick<NoiseAudit, 'seeds' | 'baseSd' | 'baseMean' | 'snr' | 'minSnr' | 'belowThreshold' | 'verdict' | 'advice'> {
+  /** Seed SD of each perturbation's base-normalised response, per run id; null with one seed. */
+  sd: Record<string, number | null>;
+  /** The SNR below which a perturbation is named (SNR_THRESHOLD). */
+  threshold: number;
+}
+
+/** The fields of every composition file this package writes, whatever its method. */
+interface CompositionFileFields extends Composition {
+  /** What was degenerate, capped, failed or uncertain, in sentences (the CLI prints them as notes). */
+  diagnostics: string[];
+  /** Intervals on the weights and tokens from the seeds' replicates; null when there are none (intervalNote says why). */
+  intervals?: CompositionIntervals | null;
+  /** Why there is no interval, or what limits it. */
+  intervalNote?: string | null;
+  /** The bootstrap draws behind the intervals: `autoscale predict` carries them from the scales' files to the prediction. */
+  replicates?: CompositionDraws | null;
+}
 
 /**
- * A composition file as this package writes it (composition-*.json): `autoscale ddo` and the pipeline's DDO
- * stage (method "ddo", with fits), `autoscale predict` and the pipeline's prediction (method "autoscale", with
- * the trajectory); always with its diagnostics.
+ * The file of DDO at one scale (composition-<N>.json of the pipeline's DDO scales, `autoscale ddo --out`), built by
+ * ddoDocument. The fields of the solve come together; the pipeline writes a scale none of whose domains could be
+ * fitted without them (every domain held at its base). The replicate fields come with every solve.
  */
-export type CompositionJson = CompositionDocument & { diagnostics: string[] };
+export interface DdoCompositionFile extends CompositionFileFields {
+  method: 'ddo';
+  /** The results table solved (ddo-<N>.csv in the pipeline's output). */
+  results: string;
+  /** The solve (DdoComposition), for the domains fitted: base tokens, optimal multipliers, their bounds. */
+  base?: Record<string, number>;
+  multipliers?: Record<string, number>;
+  bounds?: Record<string, { lower: number; upper: number }>;
+  /** The domains whose multiplier a bound holds ('fixed': a degenerate fit held in place). */
+  activeBounds?: Record<string, Exclude<ActiveBound, null>>;
+  fits?: Record<string, CompositionFit>;
+  /** KKT multiplier (marginal normalised loss per token), null when nothing moved. */
+  lambda?: number | null;
+  budgetResidual?: number;
+  /** Predicted normalised loss at the optimum minus at the base (negative = improvement). */
+  predictedChange?: number;
+  /** The replicates over seeds (lib/stats/ddo-replicates.ts): the noise audit, draws rejected per domain, each seed's own optimum. */
+  noise?: CompositionNoise;
+  degenerateShare?: Record<string, number> | null;
+  perSeed?: SeedOptimum[];
+}
+
+/**
+ * The file of the AutoScale prediction (the pipeline's composition.json and composition-<target>.json,
+ * `autoscale predict --out`), built by predictDocument.
+ */
+export interface PredictedCompositionFile extends CompositionFileFields {
+  method: 'autoscale';
+  /** The per-scale composition files predicted from. */
+  sources: string[];
+  /** The scale coordinate solved for, and the domains fixed at their supply cap (lib/autoscale.ts). */
+  s: number;
+  capped: string[];
+  /** The fit ln N*_i = alpha_i + beta_i s over the scales, per domain with its residuals (one per scale). */
+  trajectory: { totals: number[]; s: number[]; domains: Record<string, { alpha: number; beta: number; residuals: number[] }>; rms: number };
+  /** Each scale predicted from the others (three or more scales); null otherwise. */
+  leaveOneScaleOut: LeaveOneScaleOut[] | null;
+}
+
+/** A composition file as this package writes it: DDO at one scale, or the AutoScale prediction. */
+export type CompositionFile = DdoCompositionFile | PredictedCompositionFile;
+
+/**
+ * A composition file as read back (parseComposition, readCompositionFile), from this package or another producer:
+ * the contract checked, every other field kept as written. The other fields are unchecked, so they are `unknown`
+ * until the reader checks the ones it uses (`autoscale predict` checks "replicates" and "noise"; CompositionFile
+ * says what this package puts there); kept, so whatever another producer adds survives a read.
+ */
+export type ParsedComposition = Composition & { [field: string]: unknown };
 
 // Relative tolerance for "sums to": a file written with 17 significant digits agrees to ~1e-15;
 // 1e-6 also admits hand-written files with 7 significant digits.
@@ -80,7 +161,7 @@ function findDuplicateKey(text: string): { key: string; line: number } | null {
  * @example
  * parseComposition('{"scale": 100, "tokens": {"web": 60, "wiki": 40}}', 'a.json').weights // { web: 0.6, wiki: 0.4 }
  */
-export function parseComposition(text: string, source = 'composition.json'): CompositionDocument {
+export function parseComposition(text: string, source = 'composition.json'): ParsedComposition {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -141,22 +222,44 @@ export function compositionFromTokens(tokens: Record<string, number>): Compositi
 }
 
 /**
- * The composition document `autoscale ddo` writes (DDO at one scale): the contract fields plus fits, bounds and
- * diagnostics. `source` names the results table it was solved from.
- * @example ddoDocument(optimizeComposition(results, { baseTokens }), 'runs.csv').fits
+ * The scale as the pipeline planned it, for ddoDocument: every domain in the plan's order, those with fewer than 3
+ * points (base included) left out of the solve and held at their base quantity.
  */
-export function ddoDocument(result: DdoComposition, source: string): CompositionJson {
-  return {
-    scale: result.scale,
-    tokens: result.tokens,
-    weights: result.weights,
-    method: 'ddo',
-    results: source,
-    base: Object.fromEntries(result.domains.map((d) => [d.domain, d.baseTokens])),
-    multipliers: result.multipliers,
-    bounds: Object.fromEntries(result.domains.map((d) => [d.domain, { lower: d.lower, upper: d.upper }])),
-    activeBounds: Object.fromEntries(result.domains.filter((d) => d.bound !== null).map((d) => [d.domain, d.bound])),
-    fits: Object.fromEntries(result.domains.map((d) => [d.domain, {
+export interface PlannedScale {
+  /** Total tokens of the plan. */
+  scale: number;
+  /** Tokens of every domain: the optimum's for those solved, the base quantity for those held. */
+  tokens: Record<string, number>;
+  /** Domains left out of the solve for want of points, held at their base quantity. */
+  held: readonly string[];
+  /** Every diagnostic of the scale: the solve's and the pipeline's (failed runs, held domains, noise, intervals). */
+  diagnostics: string[];
+}
+
+/**
+ * The composition file of DDO at one scale: the one function that turns DDO's result (the DdoComposition of a
+ * replicated solve, lib/stats/ddo-replicates.ts) into a file. `source` names the results table solved.
+ * `autoscale ddo` passes the solve alone. The pipeline passes its plan of the scale too: a domain with too few points
+ * is left out of the solve and held at its base, and a scale with no domain fitted has no solve (`solved` null).
+ * @example ddoDocument(replicatedDdo(replicates, { baseTokens }), 'runs.csv').fits
+ */
+export function ddoDocument(solved: ReplicatedDdo, source: string, planned?: PlannedScale): DdoCompositionFile;
+export function ddoDocument(solved: ReplicatedDdo | null, source: string, planned: PlannedScale): DdoCompositionFile;
+export function ddoDocument(solved: ReplicatedDdo | null, source: string, planned?: PlannedScale): DdoCompositionFile {
+  const held = planned?.held ?? [];
+  const heldFits = Object.fromEntries(held.map((d): [string, CompositionFit] =>
+    [d, { status: 'missing-runs', curve: null, multiplier: 1, bound: 'fixed', message: 'fewer than 3 points: held at the base quantity' }]));
+  const plannedComposition = (p: PlannedScale): Composition =>
+    ({ scale: p.scale, tokens: p.tokens, weights: Object.fromEntries(Object.entries(p.tokens).map(([d, n]) => [d, n / p.scale])) });
+  if (!solved) {
+    // Nothing fitted: the plan as is. ("fits" comes last here, as the pipeline always wrote it.)
+    return { ...plannedComposition(planned!), method: 'ddo', results: source, diagnostics: planned!.diagnostics, ...(held.length > 0 ? { fits: heldFits } : {}) };
+  }
+  const result = solved.composition;
+  const contract = planned ? plannedComposition(planned) : { scale: result.scale, tokens: result.tokens, weights: result.weights };
+  // The whole fit of each domain; with a domain held, the shorter shape the pipeline has always written then.
+  const fits: Record<string, CompositionFit> = held.length === 0
+    ? Object.fromEntries(result.domains.map((d) => [d.domain, {
       status: d.fit.status,
       curve: d.fit.curve,
       alternative: d.fit.alternative,
@@ -165,20 +268,44 @@ export function ddoDocument(result: DdoComposition, source: string): Composition
       rms: d.fit.rms,
       effect: d.fit.effect,
       message: d.fit.message,
-    }])),
+    }]))
+    : {
+      ...Object.fromEntries(result.domains.map((d) => [d.domain, {
+        status: d.fit.status,
+        curve: d.fit.curve,
+        points: d.fit.points,
+        rms: d.fit.rms,
+        multiplier: d.multiplier,
+        bound: d.bound,
+        message: d.fit.message,
+      }])),
+      ...heldFits,
+    };
+  return {
+    ...contract,
+    method: 'ddo',
+    results: source,
+    base: Object.fromEntries(result.domains.map((d) => [d.domain, d.baseTokens])),
+    multipliers: result.multipliers,
+    bounds: Object.fromEntries(result.domains.map((d) => [d.domain, { lower: d.lower, upper: d.upper }])),
+    activeBounds: Object.fromEntries(result.domains.flatMap((d) => (d.bound === null ? [] : [[d.domain, d.bound]]))),
+    fits,
     lambda: result.lambda,
     budgetResidual: result.budgetResidual,
     predictedChange: result.predictedChange,
-    diagnostics: result.diagnostics,
+    diagnostics: planned ? planned.diagnostics : result.diagnostics,
+    ...replicateFields(solved, Object.keys(contract.tokens), contract.tokens, contract.scale),
   };
 }
 
 /**
- * The composition document `autoscale predict` writes (the AutoScale prediction): the contract fields plus the
- * trajectory fit, leave-one-scale-out errors and diagnostics. `sources` names the per-scale composition files.
- * @example predictDocument(predictComposition(scales, 1e10), ['a.json', 'b.json']).method // 'autoscale'
+ * The composition file of the AutoScale prediction (`autoscale predict`, the pipeline's composition.json): the
+ * contract fields plus the trajectory fit, leave-one-scale-out errors, diagnostics and the intervals carried from the
+ * scales' draws. `sources` names the per-scale composition files.
+ * @example predictDocument(predictWithIntervals(scales, 1e10), ['a.json', 'b.json']).method // 'autoscale'
  */
-export function predictDocument(p: CompositionPrediction, sources: string[]): CompositionJson {
+export function predictDocument(predicted: PredictionWithIntervals, sources: string[]): PredictedCompositionFile {
+  const p = predicted.prediction;
   const t = p.trajectory;
   return {
     scale: p.scale,
@@ -191,16 +318,19 @@ export function predictDocument(p: CompositionPrediction, sources: string[]): Co
     trajectory: {
       totals: t.totals,
       s: t.s,
-      domains: Object.fromEntries(t.domains.map((d, i) => [d, { alpha: t.alpha[i], beta: t.beta[i], residuals: t.residuals[i] }])),
+      domains: Object.fromEntries(t.domains.map((d, i) => [d, { alpha: t.alpha[i]!, beta: t.beta[i]!, residuals: t.residuals[i]! }])),
       rms: t.rms,
     },
     leaveOneScaleOut: p.leaveOneScaleOut,
     diagnostics: p.diagnostics,
+    intervals: predicted.intervals,
+    intervalNote: predicted.intervalNote,
+    replicates: predicted.draws,
   };
 }
 
 /** Reads and validates a composition file. @example readCompositionFile('opt-1e8.json').tokens */
-export function readCompositionFile(path: string): CompositionDocument {
+export function readCompositionFile(path: string): ParsedComposition {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -230,7 +360,8 @@ export function parseTokenCount(text: string, what: string): number {
  * "perSeed" (each seed's own optimum) and "replicates" (the bootstrap draws, which `autoscale predict` carries on).
  * Domains the fit left out (held at their base) get their constant quantity in every draw and a zero-width interval.
  */
-export function replicateFields(replicated: ReplicatedDdo, domains: readonly string[], tokens: Record<string, number>, scale: number): Record<string, unknown> {
+function replicateFields(replicated: ReplicatedDdo, domains: readonly string[], tokens: Record<string, number>, scale: number):
+  Required<Pick<DdoCompositionFile, 'noise' | 'intervals' | 'intervalNote' | 'degenerateShare' | 'perSeed' | 'replicates'>> {
   const { noise, intervals, draws } = replicated;
   let fullDraws: CompositionDraws | null = null;
   let fullIntervals: CompositionIntervals | null = null;

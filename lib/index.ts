@@ -92,7 +92,15 @@ export type {
 } from './autoscale.js';
 // Composition files (composition.json, composition-<N>.json) and token counts ("2e5", "200k").
 export { compositionFromTokens, parseComposition, parseTokenCount, readCompositionFile } from './composition.js';
-export type { Composition, CompositionDocument, CompositionJson } from './composition.js';
+export type {
+  Composition,
+  CompositionFile,
+  CompositionFit,
+  CompositionNoise,
+  DdoCompositionFile,
+  ParsedComposition,
+  PredictedCompositionFile,
+} from './composition.js';
 
 // ---- Statistics over seeds (lib/stats/): replicates, the noise audit, intervals, paired comparisons.
 export { calibratedLevel, DEFAULT_DRAWS, DEFAULT_LEVEL, replicatedDdo } from './stats/ddo-replicates.js';
@@ -137,13 +145,9 @@ export { planCapacity, runPool } from './runner.js';
 export type { Capacity, PoolOptions, RunTask, TaskOutcome } from './runner.js';
 export { renderReport } from './report.js';
 export type {
-  DomainFit,
-  FitPoint,
   MixtureComparison,
-  PredictionSummary,
   ReportedRun,
   ReportInput,
-  ScaleSummary,
   ValidationCurve,
   ValidationSummary,
 } from './report.js';

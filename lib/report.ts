@@ -4,53 +4,10 @@
 // spec next to it as JSON (so it can be re-rendered or checked).
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import type { Composition } from './composition.js';
+import type { CompositionFit, DdoCompositionFile, PredictedCompositionFile } from './composition.js';
 import { formatPercent, formatTokens } from './format.js';
 import type { MixtureRanking, PairedDifference, TokenSaving, Verdict } from './stats/paired.js';
 import type { CompositionIntervals } from './stats/ddo-replicates.js';
-
-/** One DDO point of one domain at one scale. */
-export interface FitPoint {
-  /** Multiplier of the domain's base quantity (1 for the base run). */
-  multiplier: number;
-  /** Response normalised by the base run's (1 at x = 1). */
-  response: number;
-}
-
-/** The fitted curve f(x) = (x + a)^(-b) + c of one domain at one scale, with its points; a, b, c are NaN when no curve fits. */
-export interface DomainFit {
-  domain: string;
-  a: number;
-  b: number;
-  c: number;
-  points: FitPoint[];
-  /** Root-mean-square residual of the fit on its points (0 for an exact 3-point fit). */
-  rmse: number;
-  /** Why this fit is not trustworthy, when it is not (non-decreasing response, b <= 0...). */
-  warning: string | null;
-}
-
-/** DDO's outcome at one scale as the report shows it: the optimal composition, its base and its fits. */
-export interface ScaleSummary extends Composition {
-  /** Base composition (tokens per domain). */
-  base: Record<string, number>;
-  fits: DomainFit[];
-  /** Domains whose solved multiplier sits on a bound. */
-  activeBounds: string[];
-  /** Mean held-out loss of the base run (the response's unit). */
-  baseLoss: number;
-  /** Intervals on the weights and tokens (null: one seed, see the diagnostics). */
-  intervals?: CompositionIntervals | null;
-  /** The noise audit of this scale (null when the base failed). */
-  noise?: { seeds: number; baseSd: number | null; snr: Record<string, number | null>; verdict: string; advice: string } | null;
-}
-
-/** The AutoScale prediction as the report shows it. */
-export interface PredictionSummary extends Composition {
-  /** Sentences about caps, extrapolation range and residuals. */
-  notes: string[];
-  intervals?: CompositionIntervals | null;
-}
 
 /** One mixture's held-out loss curve in the validation runs (mean over the seeds that finished). */
 export interface ValidationCurve {
@@ -129,8 +86,12 @@ export interface ReportInput {
   domains: string[];
   /** One line per setting, e.g. "model: 2 layers x 64 wide, context 64, byte tokenizer". */
   setup: string[];
-  scales: ScaleSummary[];
-  prediction: PredictionSummary;
+  /**
+   * The composition files of the DDO scales and of the prediction (lib/composition.ts), as the pipeline writes them.
+   * Picks, as the report reads only these fields; the prediction's diagnostics are the notes under the tables.
+   */
+  scales: Pick<DdoCompositionFile, 'scale' | 'tokens' | 'weights' | 'fits' | 'activeBounds' | 'intervals' | 'noise'>[];
+  prediction: Pick<PredictedCompositionFile, 'scale' | 'tokens' | 'weights' | 'intervals' | 'diagnostics'>;
   validation: ValidationSummary | null;
   runs: ReportedRun[];
   /** What went wrong and what it means for the result (failed runs, degenerate fits, caps). */
@@ -147,19 +108,40 @@ export interface RenderedChart {
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
+/** A fit the report can show: one with points (a domain held for want of points has none). */
+type ShownFit = Exclude<CompositionFit, { status: 'missing-runs' }>;
+
+/** The fits of one scale's file that have points, by domain, in the file's order. */
+function shownFits(scale: ReportInput['scales'][number]): [string, ShownFit][] {
+  return Object.entries(scale.fits ?? {}).filter((e): e is [string, ShownFit] => 'points' in e[1]);
+}
+
+/** The fitted curve's coefficients when it has finite ones; null for a degenerate fit (points only). */
+function finiteCurve(fit: ShownFit): { a: number; b: number; c: number } | null {
+  const curve = fit.curve;
+  return curve && [curve.a, curve.b, curve.c].every(Number.isFinite) ? curve : null;
+}
+
+/** Why a fit is not trustworthy, when it is not (no curve, or a curve that is neither exact nor least-squares); null when it is. */
+function fitWarning(fit: ShownFit): string | null {
+  if (!fit.curve) return `${fit.status}: ${fit.message}`;
+  return fit.status === 'exact' || fit.status === 'least-squares' ? null : fit.message;
+}
+
 /** Points along the fitted curve of every domain at every scale, for the line layer. */
-function fitCurveRows(scales: ScaleSummary[]): Record<string, unknown>[] {
+function fitCurveRows(scales: ReportInput['scales']): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   for (const s of scales) {
-    for (const fit of s.fits) {
-      if (![fit.a, fit.b, fit.c].every(Number.isFinite)) continue; // a degenerate fit: points only
-      const xs = fit.points.map((p) => p.multiplier);
+    for (const [domain, fit] of shownFits(s)) {
+      const curve = finiteCurve(fit);
+      if (!curve) continue; // a degenerate fit: points only
+      const xs = fit.points.map((p) => p.x);
       const lo = Math.min(...xs, 1) * 0.8;
       const hi = Math.max(...xs, 1) * 1.25;
       for (let i = 0; i <= 48; i++) {
         const x = lo * (hi / lo) ** (i / 48);
-        const y = (x + fit.a) ** -fit.b + fit.c;
-        if (Number.isFinite(y)) rows.push({ scale: formatTokens(s.scale), domain: fit.domain, x, y, kind: 'fit' });
+        const y = (x + curve.a) ** -curve.b + curve.c;
+        if (Number.isFinite(y)) rows.push({ scale: formatTokens(s.scale), domain, x, y, kind: 'fit' });
       }
     }
   }
@@ -167,9 +149,9 @@ function fitCurveRows(scales: ScaleSummary[]): Record<string, unknown>[] {
 }
 
 /** Vega-Lite spec: per-domain fitted curves with their points, one row per scale. */
-export function fitsSpec(scales: ScaleSummary[]): vl.TopLevelSpec {
+export function fitsSpec(scales: ReportInput['scales']): vl.TopLevelSpec {
   const points = scales.flatMap((s) =>
-    s.fits.flatMap((fit) => fit.points.map((p) => ({ scale: formatTokens(s.scale), domain: fit.domain, x: p.multiplier, y: p.response, kind: 'run' }))),
+    shownFits(s).flatMap(([domain, fit]) => fit.points.map((p) => ({ scale: formatTokens(s.scale), domain, x: p.x, y: p.y, kind: 'run' }))),
   );
   return {
     $schema: SCHEMA,
@@ -207,7 +189,7 @@ export function fitsSpec(scales: ScaleSummary[]): vl.TopLevelSpec {
 }
 
 /** Vega-Lite spec: each domain's weight against scale, DDO optima (solid) and the prediction (hollow, dashed). */
-export function weightsSpec(scales: ScaleSummary[], prediction: PredictionSummary, domains: string[]): vl.TopLevelSpec {
+export function weightsSpec(scales: ReportInput['scales'], prediction: ReportInput['prediction'], domains: string[]): vl.TopLevelSpec {
   const rows: Record<string, unknown>[] = [];
   for (const s of scales) for (const d of domains) rows.push({ scale: s.scale, domain: d, weight: s.weights[d] ?? 0, source: 'DDO optimum' });
   for (const d of domains) rows.push({ scale: prediction.scale, domain: d, weight: prediction.weights[d] ?? 0, source: 'AutoScale prediction' });
@@ -219,7 +201,7 @@ export function weightsSpec(scales: ScaleSummary[], prediction: PredictionSummar
       if (w) bars.push({ scale: c.scale, domain: d, low: w[0], high: w[1] });
     }
   }
-  const last = scales[scales.length - 1] as ScaleSummary;
+  const last = scales[scales.length - 1]!;
   const bridge = domains.flatMap((d) => [
     { scale: last.scale, domain: d, weight: last.weights[d] ?? 0 },
     { scale: prediction.scale, domain: d, weight: prediction.weights[d] ?? 0 },
@@ -471,16 +453,20 @@ export async function renderReport(input: ReportInput): Promise<string> {
   ]);
 
   const fitRows = input.scales.flatMap((s) =>
-    s.fits.map((f) => [
-      formatTokens(s.scale),
-      f.domain,
-      Number.isFinite(f.a) ? f.a.toPrecision(4) : '-',
-      Number.isFinite(f.b) ? f.b.toPrecision(4) : '-',
-      Number.isFinite(f.c) ? f.c.toPrecision(4) : '-',
-      f.rmse.toExponential(2),
-      f.points.map((p) => `${p.multiplier.toFixed(3)}: ${p.response.toFixed(4)}`).join(', '),
-      (s.activeBounds.includes(f.domain) ? 'at bound. ' : '') + (f.warning ?? ''),
-    ]),
+    shownFits(s).map(([domain, f]) => {
+      const coefficient = (v: number | undefined): string => (v !== undefined && Number.isFinite(v) ? v.toPrecision(4) : '-');
+      const bound = s.activeBounds?.[domain];
+      return [
+        formatTokens(s.scale),
+        domain,
+        coefficient(f.curve?.a),
+        coefficient(f.curve?.b),
+        coefficient(f.curve?.c),
+        f.rms.toExponential(2),
+        f.points.map((p) => `${p.x.toFixed(3)}: ${p.y.toFixed(4)}`).join(', '),
+        (bound === 'lower' || bound === 'upper' ? 'at bound. ' : '') + (fitWarning(f) ?? ''),
+      ];
+    }),
   );
 
   const validationHtml = input.validation ? validationSection(input.validation, input.domains, chart) : '';
@@ -502,7 +488,7 @@ ${chart('weights')}
 ${table(weightsHead, weightsRows)}
 <h3>Tokens</h3>
 ${table(['domain', ...weightsHead.slice(1)], tokensRows)}
-${input.prediction.notes.length ? `<ul>${input.prediction.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}
+${input.prediction.diagnostics.length ? `<ul>${input.prediction.diagnostics.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}
 <h2>Noise audit</h2>
 <p>Per perturbation: how many seed SDs it moved the base-normalised response (SNR = |R/R_base - 1| / SD). Below 3, that point of the fit rests on noise.</p>
 <ul>${noiseHead.map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { writeJsonAtomic } from '../atomic-file.js';
-import { compositionFromTokens, ddoDocument, parseTokenCount, readCompositionFile, replicateFields, type CompositionJson } from '../composition.js';
+import { compositionFromTokens, ddoDocument, parseTokenCount, readCompositionFile, type DdoCompositionFile } from '../composition.js';
 import type { DdoComposition } from '../ddo/optimize.js';
 import { parseDdoReplicatesCsv, perturbationId } from '../ddo/results.js';
 import { DEFAULT_DRAWS, DEFAULT_LEVEL, replicatedDdo, type ReplicatedDdo, type ReplicateRun } from '../stats/ddo-replicates.js';
@@ -60,7 +60,7 @@ export function ddoTable(result: DdoComposition): string {
  * Runs `autoscale ddo` without the command line: reads the files, optimises, writes --out.
  * @example runDdoCommand({ results: 'runs.csv', tokens: '1e9', out: 'opt.json' }).table
  */
-export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposition; replicated: ReplicatedDdo; document: CompositionJson; table: string } {
+export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposition; replicated: ReplicatedDdo; document: DdoCompositionFile; table: string } {
   if (options.tokens !== undefined && options.base !== undefined) {
     throw new Error('give either --tokens (uniform base) or --base (a composition file), not both');
   }
@@ -111,8 +111,7 @@ export function runDdoCommand(options: DdoCommandOptions): { result: DdoComposit
     ...(noise !== undefined ? { noise } : {}),
   }, { level, draws, stream: [total(baseTokens)] });
   const result = replicated.composition;
-  const domains = Object.keys(result.tokens);
-  const document: CompositionJson = { ...ddoDocument(result, options.results), ...replicateFields(replicated, domains, result.tokens, result.scale) };
+  const document = ddoDocument(replicated, options.results);
   if (options.out) writeJsonAtomic(options.out, document);
   return { result, replicated, document, table: `${ddoTable(result)}\n${intervalTable(replicated)}` };
 }

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { predictComposition, supplyCaps, type CompositionPrediction } from '../autoscale.js';
 import { writeJsonAtomic } from '../atomic-file.js';
-import { parseTokenCount, predictDocument, readCompositionFile, type CompositionDocument, type CompositionJson } from '../composition.js';
+import { parseTokenCount, predictDocument, readCompositionFile, type ParsedComposition, type PredictedCompositionFile } from '../composition.js';
 import { formatNumber as num, formatTable } from '../format.js';
 
 export interface PredictCommandOptions {
@@ -41,7 +41,7 @@ export function predictTable(p: CompositionPrediction): string {
  * Runs `autoscale predict` without the command line.
  * @example runPredictCommand({ scale: ['a.json', 'b.json'], target: '1e10' }).table
  */
-export function runPredictCommand(options: PredictCommandOptions): { prediction: CompositionPrediction; document: CompositionJson; table: string } {
+export function runPredictCommand(options: PredictCommandOptions): { prediction: CompositionPrediction; document: PredictedCompositionFile; table: string } {
   const files = options.scale ?? [];
   if (files.length < 2) throw new Error(`give at least two --scale files (got ${files.length}); AutoScale needs optimal compositions at two or more scales`);
   const target = parseTokenCount(options.target, '--target');
@@ -80,7 +80,7 @@ export function runPredictCommand(options: PredictCommandOptions): { prediction:
   const withDraws: ScaleWithDraws[] = scales.map((sc, k) => ({ scale: sc.scale, tokens: sc.tokens, draws: drawsOf(sc, files[k]!), seeds: seedsOf(sc) }));
   const result = predictWithIntervals(withDraws, target, { ...(supply ? { supply } : {}), level });
   const prediction = result.prediction;
-  const document: CompositionJson = { ...predictDocument(prediction, files), intervals: result.intervals, intervalNote: result.intervalNote, replicates: result.draws };
+  const document = predictDocument(result, files);
   if (options.out) writeJsonAtomic(options.out, document);
   const lines = [predictTable(prediction)];
   if (result.intervals) {
@@ -96,7 +96,7 @@ export function runPredictCommand(options: PredictCommandOptions): { prediction:
 }
 
 /** The bootstrap draws a composition file carries ("replicates"), checked; null when it has none. */
-function drawsOf(doc: CompositionDocument, file: string): CompositionDraws | null {
+function drawsOf(doc: ParsedComposition, file: string): CompositionDraws | null {
   const r = doc.replicates as { domains?: unknown; tokens?: unknown } | null | undefined;
   if (r === undefined || r === null) return null;
   const domains = r.domains;
@@ -113,7 +113,8 @@ function drawsOf(doc: CompositionDocument, file: string): CompositionDraws | nul
   return { domains: domains as string[], tokens: tokens as number[][] };
 }
 
-function seedsOf(doc: CompositionDocument): number {
+/** The seeds behind a composition file's draws ("noise"."seeds"); 0 when it does not say. */
+function seedsOf(doc: ParsedComposition): number {
   const n = (doc.noise as { seeds?: unknown } | undefined)?.seeds;
   return typeof n === 'number' ? n : 0;
 }

@@ -37,7 +37,11 @@ export interface DdoDomainOutcome {
   fit: ResponseFit;
 }
 
-/** DDO's optimum at one scale: the composition (scale = the base composition's total N) and how it was found. */
+/**
+ * DDO's optimum at one scale: the composition (scale = the base composition's total N) and how it was found. The
+ * solver's result, not a file: ddoDocument (lib/composition.ts) is the one function that turns it into the file
+ * (DdoCompositionFile), where `domains` becomes the per-domain maps "base", "bounds", "activeBounds" and "fits".
+ */
 export interface DdoComposition extends Composition {
   multipliers: Record<string, number>;
   domains: DdoDomainOutcome[];

@@ -2,13 +2,13 @@
 // predictor over the scales, and the validation summary. Reads the registry; trains and writes nothing.
 import type { PreparedData } from '../data/prepare.js';
 import { predictComposition, supplyCaps, type CompositionPrediction } from '../autoscale.js';
-import { ddoDocument, replicateFields, type CompositionJson } from '../composition.js';
-import type { DdoComposition, DdoOptions } from '../ddo/optimize.js';
-import { replicatedDdo, type CompositionIntervals, type ReplicatedDdo } from '../stats/ddo-replicates.js';
+import { ddoDocument, type Composition, type DdoCompositionFile } from '../composition.js';
+import type { DdoOptions } from '../ddo/optimize.js';
+import { replicatedDdo, type ReplicatedDdo } from '../stats/ddo-replicates.js';
 import type { Observation } from '../stats/noise-model.js';
 import type { PipelineConfig } from '../pipeline-config.js';
 import type { Registry, RunRecord } from '../registry.js';
-import type { DomainFit, MixtureComparison, MixtureMethodSummary, ScaleSummary, ValidationCurve, ValidationSummary } from '../report.js';
+import type { MixtureComparison, MixtureMethodSummary, ValidationCurve, ValidationSummary } from '../report.js';
 import { formatTokens } from '../format.js';
 import { pairedDifference, rankByPairedDifferences, tokenSaving, verdictOf, type MixtureRanking, type PairedDifference, type TokenSaving, type Verdict } from '../stats/paired.js';
 import { mean, sampleSd, studentTQuantile } from '../stats/sampling.js';
@@ -44,10 +44,9 @@ function failureOf(record: RunRecord<ProxyRunResult> | undefined): string {
   return `${record?.error ?? 'no result'}${record?.errorCode ? ` [${record.errorCode}]` : ''}`;
 }
 
-/** DDO at one scale: the composition file, the report's summary and what failed runs mean. Null when the base failed. */
+/** DDO at one scale: the composition file (which the report reads too) and what failed runs mean. Null when the base failed. */
 export interface ScaleAnalysis {
-  composition: CompositionJson | null;
-  summary: ScaleSummary | null;
+  composition: DdoCompositionFile | null;
   diagnostics: string[];
   /** The replicate statistics (per-seed optima, noise audit, intervals, draws); null when the base failed. */
   replicated: ReplicatedDdo | null;
@@ -81,7 +80,7 @@ export function ddoAtScale(
   }
   if (baseSeeds.size === 0) {
     diagnostics.push('without a base run this scale has no reference to normalise by: it is left out of the prediction');
-    return { composition: null, summary: null, diagnostics, replicated: null };
+    return { composition: null, diagnostics, replicated: null };
   }
   for (const slot of slots.filter((s) => s.id !== 'base' && baseSeeds.has(s.seed))) {
     const r = recordOf(slot);
@@ -94,12 +93,6 @@ export function ddoAtScale(
   for (const d of held) {
     diagnostics.push(`${d} has fewer than 3 points (base included), so it cannot be fitted: it is held at its base quantity in this scale's optimum, and its trend across scales in the prediction reflects that`);
   }
-  const tokens: Record<string, number> = {};
-  // The fits twice: in the composition file's shape (only used when a domain is held, see below) and the report's.
-  const fitsJson: Record<string, unknown> = {};
-  const fits: DomainFit[] = [];
-  const active: string[] = [];
-  let solved: DdoComposition | null = null;
   let replicated: ReplicatedDdo | null = null;
   if (usable.length > 0) {
     const usableBase = Object.fromEntries(usable.map((d) => [d, base[d]!]));
@@ -109,56 +102,14 @@ export function ddoAtScale(
     const replicateRuns = runs.filter((r) => r.domain !== null && usable.includes(r.domain) && observed.has(r.id)).map((r) => ({ id: r.id, domain: r.domain!, multiplier: r.multiplier }));
     const keep = new Set(['base', ...replicateRuns.map((r) => r.id)]);
     replicated = replicatedDdo({ runs: replicateRuns, observations: observations.filter((o) => keep.has(o.run)) }, ddoOptions, { level: intervals.level, draws: intervals.draws, stream: [scale] });
-    solved = replicated.composition;
-    diagnostics.push(...solved.diagnostics);
-    for (const o of solved.domains) {
-      tokens[o.domain] = o.tokens;
-      if (o.bound === 'lower' || o.bound === 'upper') active.push(o.domain);
-      fitsJson[o.domain] = {
-        status: o.fit.status,
-        curve: o.fit.curve,
-        points: o.fit.points,
-        rms: o.fit.rms,
-        multiplier: o.multiplier,
-        bound: o.bound,
-        message: o.fit.message,
-      };
-      const curve = o.fit.curve;
-      fits.push({
-        domain: o.domain,
-        a: curve?.a ?? Number.NaN,
-        b: curve?.b ?? Number.NaN,
-        c: curve?.c ?? Number.NaN,
-        points: o.fit.points.map((p) => ({ multiplier: p.x, response: p.y })),
-        rmse: o.fit.rms,
-        warning: curve ? (o.fit.status === 'exact' || o.fit.status === 'least-squares' ? null : o.fit.message) : `${o.fit.status}: ${o.fit.message}`,
-      });
-    }
+    diagnostics.push(...replicated.composition.diagnostics);
+    const noise = replicated.noise;
+    if (noise.verdict !== 'ok') diagnostics.push(`noise audit: ${noise.advice}`);
+    if (replicated.intervalNote) diagnostics.push(`intervals: ${replicated.intervalNote}`);
   }
-  for (const d of held) {
-    tokens[d] = base[d]!;
-    fitsJson[d] = { status: 'missing-runs', curve: null, multiplier: 1, bound: 'fixed', message: 'fewer than 3 points: held at the base quantity' };
-  }
-  const ordered = Object.fromEntries(domains.map((d) => [d, tokens[d]!]));
-  const weights = Object.fromEntries(domains.map((d) => [d, ordered[d]! / scale]));
-  const baseLoss = replicated?.baseLoss ?? Number.NaN;
-  const composition: CompositionJson = solved
-    ? { ...ddoDocument(solved, `ddo-${scale}.csv`), scale, tokens: ordered, weights, diagnostics: diagnostics.slice() }
-    : { scale, tokens: ordered, weights, method: 'ddo', results: `ddo-${scale}.csv`, diagnostics: diagnostics.slice() };
-  if (held.length > 0) {
-    composition.fits = { ...((composition.fits as Record<string, unknown>) ?? {}), ...fitsJson };
-  }
-  if (replicated) Object.assign(composition, replicateFields(replicated, domains, ordered, scale));
-  const noise = replicated?.noise ?? null;
-  if (noise && noise.verdict !== 'ok') diagnostics.push(`noise audit: ${noise.advice}`);
-  if (replicated?.intervalNote) diagnostics.push(`intervals: ${replicated.intervalNote}`);
-  composition.diagnostics = diagnostics.slice();
-  return {
-    composition,
-    summary: { scale, base, tokens: ordered, weights, fits, activeBounds: active, baseLoss, intervals: (composition.intervals as CompositionIntervals | null) ?? null, noise },
-    diagnostics,
-    replicated,
-  };
+  const solvedTokens = replicated?.composition.tokens ?? {};
+  const tokens = Object.fromEntries(domains.map((d) => [d, held.includes(d) ? base[d]! : solvedTokens[d]!]));
+  return { composition: ddoDocument(replicated, `ddo-${scale}.csv`, { scale, tokens, held, diagnostics: diagnostics.slice() }), diagnostics, replicated };
 }
 
 /**
@@ -167,7 +118,7 @@ export function ddoAtScale(
  * @example autoscalePredictor(compositions, prepared, 10)(1e10).weights
  */
 export function autoscalePredictor(
-  compositions: readonly CompositionJson[],
+  compositions: readonly Composition[],
   prepared: PreparedData,
   maxEpochs: number,
 ): (target: number) => CompositionPrediction {

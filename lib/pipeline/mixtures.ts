@@ -3,7 +3,7 @@
 // The methods themselves are pure functions in lib/methods (and lib/ddo, lib/autoscale.ts); this file feeds them the
 // pipeline's data: the supply, the DDO compositions, the random-mixture runs.
 import type { CompositionPrediction } from '../autoscale.js';
-import type { CompositionJson } from '../composition.js';
+import type { Composition } from '../composition.js';
 import { formatTokens } from '../format.js';
 import { dmlOptimum, naturalMixture, regmixOptimum, unimaxMixture, type MixtureSample } from '../methods/index.js';
 import type { MixtureEntry, MixtureMethod, PipelineConfig } from '../pipeline-config.js';
@@ -23,7 +23,7 @@ export interface ResolvedMixture extends ValidationMixture {
 /** What the mixtures after DDO are computed from. */
 export interface MixtureSources {
   /** The DDO stage: its plans, the largest scale's composition and the AutoScale predictor (null: not run). */
-  ddo: { plans: DdoScalePlan[]; largest: CompositionJson; predict: (total: number) => CompositionPrediction } | null;
+  ddo: { plans: DdoScalePlan[]; largest: Composition; predict: (total: number) => CompositionPrediction } | null;
   /** The random-mixture runs and the samples of those that finished (null: not planned). */
   search: { plan: MixtureSearchPlan; samples: MixtureSample[]; failed: string[] } | null;
 }

@@ -1,13 +1,12 @@
 // Outputs: what the pipeline writes into its output folder. runs.csv (one row per run), ddo-<N>.csv (one
 // scale's results in the `autoscale ddo` input format), the composition files, and report.html's input.
-import type { CompositionIntervals } from '../stats/ddo-replicates.js';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
-import type { CompositionJson } from '../composition.js';
+import type { CompositionFile, DdoCompositionFile, PredictedCompositionFile } from '../composition.js';
 import { formatCount, formatMultiplier, formatTokens } from '../format.js';
 import type { PipelineConfig } from '../pipeline-config.js';
 import type { Registry } from '../registry.js';
-import type { ComparisonReportInput, ReportedRun, ReportInput, ScaleSummary, ValidationSummary } from '../report.js';
+import type { ComparisonReportInput, ReportedRun, ReportInput, ValidationSummary } from '../report.js';
 import type { ProxyRunResult } from '../train.js';
 import { response } from './analyse.js';
 import type { RunSlot, Setup } from './plan.js';
@@ -87,7 +86,7 @@ export function ddoCsv(slots: RunSlot[], registry: Registry, evalWeights: Record
 }
 
 /** A composition file's text: two-space JSON and a final newline. */
-export function compositionFile(composition: CompositionJson): string {
+export function compositionFile(composition: CompositionFile): string {
   return `${JSON.stringify(composition, null, 2)}\n`;
 }
 
@@ -96,17 +95,14 @@ export function reportInput(
   config: PipelineConfig,
   setup: Setup,
   results: {
-    scales: ScaleSummary[];
-    prediction: CompositionJson;
-    /** Sentences about the prediction (caps, leave-one-scale-out errors). */
-    predictionNotes: string[];
+    scales: DdoCompositionFile[];
+    prediction: PredictedCompositionFile;
     validation: ValidationSummary | null;
     rows: RunOutputRow[];
     diagnostics: string[];
   },
 ): ReportInput {
   const { domains } = setup;
-  const { prediction } = results;
   return {
     title: `AutoScale: data composition for ${formatCount(config.target)} training tokens`,
     domains,
@@ -116,7 +112,7 @@ export function reportInput(
       `response: held-out loss, ${config.eval.weights ? 'weighted' : 'mean'} over domains, ${config.eval.windowsPerDomain} windows per domain`,
     ],
     scales: results.scales,
-    prediction: { scale: prediction.scale, tokens: prediction.tokens, weights: prediction.weights, notes: results.predictionNotes, intervals: (prediction.intervals as CompositionIntervals | null | undefined) ?? null },
+    prediction: results.prediction,
     validation: results.validation,
     runs: results.rows.map((r) => r.report),
     diagnostics: results.diagnostics,

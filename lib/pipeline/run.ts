@@ -9,15 +9,14 @@
 // Every run result comes from the registry, so a pipeline killed at any moment and started again redoes
 // no finished run and writes the same compositions.
 import path from 'node:path';
-import { predictDocument, type CompositionJson } from '../composition.js';
+import { predictDocument, type DdoCompositionFile, type PredictedCompositionFile } from '../composition.js';
 import { formatDuration, formatTokens } from '../format.js';
 import type { PipelineConfig } from '../pipeline-config.js';
 import { openRegistry, type Registry, type RunRecord } from '../registry.js';
-import { renderReport, type ScaleSummary, type ValidationSummary } from '../report.js';
+import { renderReport, type ValidationSummary } from '../report.js';
 import type { ProxyRunResult } from '../train.js';
 import { autoscalePredictor, ddoAtScale, supplyOf, validationDocument } from './analyse.js';
 import { predictWithIntervals, type ScaleWithDraws } from '../stats/predict-intervals.js';
-import type { CompositionDraws } from '../stats/ddo-replicates.js';
 import { budgetSupply, checkPipelineBudget, checkTrainRun } from './budget.js';
 import { runSlots, type PipelineHooks, type SlotsEnvironment, type SlotsOutcome } from './execute.js';
 import { compositionFile, ddoCsv, reportInput, runOutputRows, runsCsv, writeOutputs } from './outputs.js';
@@ -27,7 +26,6 @@ import { lostMixtures, planComparison, runValidationStage, type ComparisonPlan }
 export type { PipelineHooks } from './execute.js';
 export { PROXY_RUN_FORMAT, type ProxyRunSpec } from './spec.js';
 export { tokensToReach } from './analyse.js';
-export type { CompositionJson } from '../composition.js';
 
 export interface PipelineOptions extends DataSource {
   config: PipelineConfig;
@@ -43,8 +41,8 @@ export interface PipelineOptions extends DataSource {
 
 export interface PipelineResult {
   outDir: string;
-  prediction: CompositionJson;
-  compositions: CompositionJson[];
+  prediction: PredictedCompositionFile;
+  compositions: DdoCompositionFile[];
   validation: ValidationSummary | null;
   files: string[];
   trained: number;
@@ -170,17 +168,14 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
 
     // DDO per scale.
     const diagnostics: string[] = [...planNotes, ...ddoRun.diagnostics];
-    const compositions: CompositionJson[] = [];
-    const summaries: ScaleSummary[] = [];
+    const compositions: DdoCompositionFile[] = [];
     const scaleDraws: ScaleWithDraws[] = [];
     for (const plan of plans) {
       const outcome = ddoAtScale(plan, config.bounds, evalWeights, registry, config.intervals);
       diagnostics.push(...outcome.diagnostics.map((d) => `N=${formatTokens(plan.scale)}: ${d}`));
       if (outcome.composition) {
         compositions.push(outcome.composition);
-        summaries.push(outcome.summary!);
-        const draws = (outcome.composition.replicates as CompositionDraws | null | undefined) ?? null;
-        scaleDraws.push({ scale: outcome.composition.scale, tokens: outcome.composition.tokens, draws, seeds: outcome.replicated?.seeds.length ?? 0 });
+        scaleDraws.push({ scale: outcome.composition.scale, tokens: outcome.composition.tokens, draws: outcome.composition.replicates ?? null, seeds: outcome.replicated?.seeds.length ?? 0 });
       }
     }
     if (compositions.length < 2) {
@@ -196,13 +191,12 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     const predict = autoscalePredictor(compositions, setup.prepared, config.maxEpochs);
     const withIntervals = predictWithIntervals(scaleDraws, config.target, { supply: supplyOf(setup.prepared, config.maxEpochs), level: config.intervals.level });
     const predicted = withIntervals.prediction;
-    const prediction = predictDocument(predicted, compositions.map((c) => `composition-${c.scale}.json`));
-    Object.assign(prediction, { intervals: withIntervals.intervals, intervalNote: withIntervals.intervalNote, replicates: withIntervals.draws });
+    // These notes reach composition.json and, as its diagnostics, the report.
     if (withIntervals.intervalNote) predicted.diagnostics.push(`intervals: ${withIntervals.intervalNote}`);
     for (const l of predicted.leaveOneScaleOut ?? []) {
-      // The document shares this array: the notes reach composition.json and the report.
       predicted.diagnostics.push(`leave-one-scale-out: predicting N=${formatTokens(l.scale)} from the other scales misses its weights by at most ${(100 * l.maxWeightError).toFixed(1)} points`);
     }
+    const prediction = predictDocument(withIntervals, compositions.map((c) => `composition-${c.scale}.json`));
 
     // Validation at a larger scale: the mixtures named (by default uniform vs the largest DDO optimum vs AutoScale).
     let validation: ValidationSummary | null = null;
@@ -232,7 +226,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     files['runs.csv'] = runsCsv(rows, domains);
     if (validation) files['validation.json'] = `${JSON.stringify(validationDocument(validation), null, 2)}\n`;
     files['report.html'] = await renderReport(
-      reportInput(config, setup, { scales: summaries, prediction, predictionNotes: predicted.diagnostics, validation, rows, diagnostics }),
+      reportInput(config, setup, { scales: compositions, prediction, validation, rows, diagnostics }),
     );
     writeOutputs(outDir, files);
     throwIfValidationLost(validation, `the compositions are written to ${outDir}`, ['runs.csv']);
