@@ -347,6 +347,12 @@ export const modelOptionsSchema = argumentObject(
     threads: integer(0, 65536).optional(),
     /** Initialisation seed (default 1337): same seed, same parameters. */
     seed: integer(0, Number.MAX_SAFE_INTEGER).optional(),
+    /**
+     * SD of the normal initialisation of the weight matrices (default 0.02, GPT-2's; the residual projections get
+     * initStd / sqrt(2 layers)). 0.02 was tuned for width 768: narrow proxies learn faster and more reproducibly
+     * with a width-scaled SD such as sqrt(2 / (5 width)) (0.079 at width 64; docs/noise.md).
+     */
+    initStd: finite(1e-6, 10).optional(),
     /** Most windows per trainStep / computeGradients call; activations are sized for it (default 8). */
     batchSize: integer(1).optional(),
     /** CUDA matmul precision (default 'fp32'; the CPU backend is always fp32). */
@@ -490,7 +496,7 @@ export class Model implements Disposable {
   #layout: readonly ParameterTensor[] | undefined;
 
   /**
-   * Creates the model and initialises its parameters from options.seed (GPT-2 scheme).
+   * Creates the model and initialises its parameters from options.seed (GPT-2 scheme, SD options.initStd).
    * @example
    * const model = new Model({ vocabSize: 11, contextLength: 5, width: 8, layers: 2, heads: 2 }, { backend: 'cpu', batchSize: 4 });
    */

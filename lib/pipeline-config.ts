@@ -38,6 +38,7 @@ export const DEFAULT_TRAINING = {
   beta2: 0.95,
   eps: 1e-8,
   gradClip: 1,
+  initStd: 0.02,
   evalPoints: 4,
   checkpointEverySeconds: 30,
 };
@@ -152,6 +153,11 @@ export const trainingSection = section(
     beta2: z.number().min(0).max(0.999999).default(DEFAULT_TRAINING.beta2).meta({ description: 'AdamW\'s second-moment decay.' }),
     eps: z.number().gt(0).default(DEFAULT_TRAINING.eps).meta({ description: 'AdamW\'s epsilon.' }),
     gradClip: z.number().min(0).default(DEFAULT_TRAINING.gradClip).meta({ description: 'Max global gradient norm (0 disables clipping).' }),
+    initStd: z.number().gt(0).max(10).default(DEFAULT_TRAINING.initStd).meta({
+      description: 'SD of the normal initialisation of the weight matrices (the residual projections get initStd / sqrt(2 layers)). ' +
+        'GPT-2\'s 0.02 was tuned for width 768; narrow proxies leave their early plateau sooner and more alike across seeds with ' +
+        'sqrt(2 / (5 width)), 0.079 at width 64 (docs/noise.md).',
+    }),
     evalPoints: wholeNumber(1, 1000).default(DEFAULT_TRAINING.evalPoints).meta({ description: 'Held-out evaluations along each run (the last one at the end).' }),
     checkpointEverySeconds: z.number().min(0).default(DEFAULT_TRAINING.checkpointEverySeconds).meta({ description: 'Checkpoint a run every this many seconds (0: never).' }),
   },

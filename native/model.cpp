@@ -19,8 +19,8 @@ namespace autoscale {
 
 namespace {
 
-// How a parameter tensor is initialised (GPT-2): N(0, 0.02), N(0, 0.02 / sqrt(2L)) for the
-// projections into the residual stream, ones (LayerNorm weights), zeros (biases).
+// How a parameter tensor is initialised (GPT-2): N(0, s), N(0, s / sqrt(2L)) for the projections into the
+// residual stream, ones (LayerNorm weights), zeros (biases); s = ModelOptions::init_std (GPT-2: 0.02).
 enum class Init { Normal, NormalResidual, Ones, Zeros };
 
 // The parameter tensors, in layout order: the one table of the layout (as llm.c's
@@ -435,10 +435,10 @@ Model::Model(const ModelConfig& config, const ModelOptions& options) : config_(c
   num_parameters_ = offset;
   impl_ = std::make_unique<Impl>(*backend_, config_, options_.batch_size, layout_, num_parameters_);
 
-  // GPT-2 initialisation, drawn in layout order from one generator.
+  // GPT-2's initialisation scheme with std init_std, drawn in layout order from one generator.
   std::vector<float> host(num_parameters_);
   Rng rng(options_.seed);
-  const double std_w = 0.02, std_residual = 0.02 / std::sqrt(2.0 * config_.layers);
+  const double std_w = options_.init_std, std_residual = std_w / std::sqrt(2.0 * config_.layers);
   for (int i = 0; i < NUM_PARAMS; i++) {
     const ParameterTensor& t = layout_[i];
     float* x = host.data() + t.offset;

@@ -156,6 +156,7 @@ export async function executeRun(spec: ProxyRunSpec, env: RunEnvironment, run: R
         backend: spec.backend,
         threads: env.threads,
         seed: spec.seed,
+        initStd: t.initStd,
         batchSize: t.batchSize,
         optimizer: { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay, gradClip: t.gradClip },
       },

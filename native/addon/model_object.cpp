@@ -74,6 +74,7 @@ ModelOptions read_options(Napi::Env env, const Napi::Value& value) {
   if (has_field(obj, "seed")) {
     o.seed = static_cast<uint64_t>(read_integer(env, obj.Get("seed"), "options.seed", 0, kMaxSafeInteger));
   }
+  if (has_field(obj, "initStd")) o.init_std = read_finite_number(env, obj.Get("initStd"), "options.initStd");
   if (has_field(obj, "optimizer")) {
     Napi::Object opt = read_object(env, obj.Get("optimizer"), "options.optimizer");
     const std::string w = "options.optimizer";

@@ -37,6 +37,8 @@ const cases: Case[] = [
   { what: "backend 'tpu'", call: () => new Model(TINY, { backend: 'tpu' as 'cpu' }), instanceOf: RangeError, code: 'ERR_INVALID_ARGUMENT' },
   { what: 'batchSize 0', call: () => new Model(TINY, { batchSize: 0 }), instanceOf: RangeError, code: 'ERR_INVALID_ARGUMENT' },
   { what: 'negative seed', call: () => new Model(TINY, { seed: -1 }), instanceOf: RangeError, code: 'ERR_INVALID_ARGUMENT' },
+  { what: 'initStd 0', call: () => new Model(TINY, { initStd: 0 }), instanceOf: RangeError, code: 'ERR_INVALID_ARGUMENT', message: /options\.initStd/ },
+  { what: 'NaN initStd', call: () => new Model(TINY, { initStd: Number.NaN }), instanceOf: RangeError, code: 'ERR_INVALID_ARGUMENT', message: /options\.initStd/ },
   { what: 'beta1 = 1', call: () => new Model(TINY, { optimizer: { beta1: 1 } }), instanceOf: RangeError, code: 'ERR_INVALID_ARGUMENT' },
   // ---- trainStep / computeGradients / evalLoss ----
   { what: 'trainStep with a Float32Array', call: (m) => m.trainStep(new Float32Array(WINDOW) as never, 1e-3), instanceOf: TypeError, code: 'ERR_INVALID_ARGUMENT', message: /Uint16Array, Uint32Array or Int32Array/ },
