@@ -227,7 +227,7 @@ TokenView ModelObject::read_windows(Napi::Env env, const Napi::Value& value, con
 Napi::Value ModelObject::train_step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_idle(env, "trainStep");
-  const TokenView tokens = read_windows(env, info[0], "tokens", true);
+  const TokenView tokens = read_windows(env, info[0], "trainStep(tokens)", true);
   const double lr = read_finite_number(env, info[1], "lr");
   if (lr < 0 || !std::isfinite(static_cast<float>(lr))) {
     throw_range_error(env, ErrorCode::InvalidArgument, "lr must be a finite number >= 0 (float32 range)");
@@ -238,7 +238,7 @@ Napi::Value ModelObject::train_step(const Napi::CallbackInfo& info) {
 Napi::Value ModelObject::eval_loss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_idle(env, "evalLoss");
-  const TokenView windows = read_windows(env, info[0], "windows", false);
+  const TokenView windows = read_windows(env, info[0], "evalLoss(windows)", false);
   const float* mask = nullptr;
   if (!info[1].IsUndefined() && !info[1].IsNull()) {
     const size_t n = windows.length / (static_cast<size_t>(context_length_) + 1) * context_length_;
@@ -257,7 +257,7 @@ Napi::Value ModelObject::eval_loss(const Napi::CallbackInfo& info) {
 Napi::Value ModelObject::compute_gradients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_idle(env, "computeGradients");
-  const TokenView tokens = read_windows(env, info[0], "tokens", true);
+  const TokenView tokens = read_windows(env, info[0], "computeGradients(tokens)", true);
   return queue_compute_gradients(env, *this, Value(), info[0], tokens);
 }
 
