@@ -53,6 +53,7 @@ export function pilotSummary(result: PilotResult): string {
   ];
   const notes = result.rows.filter((r) => r.note).map((r) => `  - lr ${r.lr}, ${formatTokens(r.scale)}: ${r.note}`);
   if (notes.length > 0) lines.push('Notes:', ...notes);
+  if (result.regimeChanges.length > 0) lines.push('Changes of regime:', ...result.regimeChanges.map((c) => `  - ${c.text}`));
   lines.push('Recommendation:', ...result.recommendations.map((r) => `  ${r.text}`));
   if (result.diagnostics.length > 0) lines.push(...result.diagnostics.map((d) => `  - ${d}`));
   lines.push(`${result.trained} base runs trained, ${result.reused} reused, ${result.failed} failed.`);

@@ -68,6 +68,66 @@ export interface PilotRow {
   keys: string[];
 }
 
+/**
+ * A change of regime between candidate scales: the response falls faster per doubling of the tokens above
+ * `around` than below it. A loss that follows a power law in the tokens (L = c + A N^-alpha) falls *less* per
+ * doubling as N grows; falling more means the proxies are learning something new (on the demo model: to use
+ * their context), and a DDO scale whose perturbation runs span it measures the change, not the data. Its
+ * responses come out not convex (more of any domain speeds the change up), as the round-2 demo's did at 600k-900k
+ * (docs/noise.md).
+ */
+export interface RegimeChange {
+  lr: number;
+  /** The three candidates the drops are measured on: scales[0] < scales[1] < scales[2]. */
+  scales: [number, number, number];
+  /** Mean response drop per doubling of the tokens from scales[0] to scales[1], and from scales[1] to scales[2]. */
+  dropBefore: number;
+  dropAfter: number;
+  /** Standard error of dropAfter - dropBefore, from the seed SDs. */
+  standardError: number;
+  /** Where the slope steepens: between the geometric midpoints of the two intervals. */
+  from: number;
+  to: number;
+  text: string;
+}
+
+/** dropAfter must exceed dropBefore by this fraction (and by 2 standard errors) to count as a change of regime. */
+export const REGIME_CHANGE_MARGIN = 0.1;
+
+/**
+ * The changes of regime along one learning rate's rows (scales increasing): consecutive triples of measured
+ * candidates whose drop per doubling grows by more than REGIME_CHANGE_MARGIN and by more than 2 standard errors.
+ *
+ * @example
+ * // the demo model (init 0.08, lr 1e-3): drops 0.154 per doubling from 300k to 600k, 0.275 from 600k to 1.2M
+ * regimeChanges(rows)[0]?.from // 424264 (the slope steepens between about 424k and 849k)
+ */
+export function regimeChanges(rows: readonly PilotRow[]): RegimeChange[] {
+  const measured = rows.filter((r) => r.mean !== null && r.sd !== null && r.perSeed.length >= 2);
+  const changes: RegimeChange[] = [];
+  for (let k = 0; k + 2 < measured.length; k++) {
+    const [a, b, c] = [measured[k]!, measured[k + 1]!, measured[k + 2]!];
+    const l1 = Math.log2(b.scale / a.scale);
+    const l2 = Math.log2(c.scale / b.scale);
+    const before = (a.mean! - b.mean!) / l1;
+    const after = (b.mean! - c.mean!) / l2;
+    const se2 = (r: PilotRow): number => (r.sd! * r.sd!) / r.perSeed.length;
+    const standardError = Math.sqrt(se2(a) / (l1 * l1) + se2(b) * (1 / l1 + 1 / l2) ** 2 + se2(c) / (l2 * l2));
+    if (!(after > 0 && after > (1 + REGIME_CHANGE_MARGIN) * Math.max(before, 0) && after - before > 2 * standardError)) continue;
+    const from = Math.sqrt(a.scale * b.scale);
+    const to = Math.sqrt(b.scale * c.scale);
+    changes.push({
+      lr: a.lr, scales: [a.scale, b.scale, c.scale], dropBefore: before, dropAfter: after, standardError, from, to,
+      text: `lr ${a.lr}: the response falls faster per doubling of the tokens above about ${formatTokens(from)}-${formatTokens(to)} ` +
+        `(${before.toFixed(4)} from ${formatTokens(a.scale)} to ${formatTokens(b.scale)}, ${after.toFixed(4)} from ${formatTokens(b.scale)} to ${formatTokens(c.scale)}; ` +
+        `standard error of the difference ${standardError.toFixed(4)}): a change of regime (a power law falls less per doubling as it goes). ` +
+        'Keep the DDO scales, their perturbation runs and the target on one side of it: DDO responses that span it come out not convex, ' +
+        'and AutoScale\'s geometric rule does not extrapolate across it.',
+    });
+  }
+  return changes;
+}
+
 /** What the pilot recommends at one learning rate. */
 export interface PilotRecommendation {
   lr: number;
@@ -89,6 +149,8 @@ export interface PilotResult {
   perturbationSpan: { low: number; high: number };
   /** One row per learning rate and scale, lr after lr, scales increasing. */
   rows: PilotRow[];
+  /** Changes of regime found along each learning rate's rows (see RegimeChange). */
+  regimeChanges: RegimeChange[];
   recommendations: PilotRecommendation[];
   trained: number;
   reused: number;
@@ -183,7 +245,8 @@ export async function runPilot(options: PilotOptions): Promise<PilotResult> {
       return pilotRow(lr, p.scale, finished, failed, p.slots.map((s) => s.key), maxRelativeSd);
     }));
     const recommendations = lrs.map((lr) => recommend(lr, rows.filter((r) => r.lr === lr), perturbationSpan, maxRelativeSd));
-    return { maxRelativeSd, scales, seeds, lrs, perturbationSpan, rows, recommendations, trained: outcome.trained, reused: outcome.reused.size, failed: outcome.failed, diagnostics };
+    const changes = lrs.flatMap((lr) => regimeChanges(rows.filter((r) => r.lr === lr)));
+    return { maxRelativeSd, scales, seeds, lrs, perturbationSpan, rows, regimeChanges: changes, recommendations, trained: outcome.trained, reused: outcome.reused.size, failed: outcome.failed, diagnostics };
   } finally {
     registry.close();
   }
@@ -248,17 +311,23 @@ export function recommend(lr: number, rows: readonly PilotRow[], span: { low: nu
   // Two stable scales with an unstable candidate between them lie on either side of the unstable phase: the
   // response changes regime between them, and AutoScale's geometric rule assumes it does not.
   const unstableBetween = (a: PilotRow, b: PilotRow): PilotRow | undefined => rows.find((r) => r.scale > a.scale && r.scale < b.scale && r.verdict === 'unstable');
+  // A pair whose runs (span.low a to span.high b tokens) reach into a change of regime measures the change.
+  const changes = regimeChanges(rows);
+  const changeWithin = (a: PilotRow, b: PilotRow): RegimeChange | undefined => changes.find((c) => c.to > span.low * a.scale && c.from < span.high * b.scale);
   let pair: [PilotRow, PilotRow] | null = null;
   let straddling: [PilotRow, PilotRow, PilotRow] | null = null;
+  let spanning: [PilotRow, PilotRow, RegimeChange] | null = null;
   for (const a of qualifying) {
     const b = qualifying.find((q) => q.scale >= 2 * a.scale);
     if (!b) continue;
     const between = unstableBetween(a, b);
-    if (!between) {
+    const change = changeWithin(a, b);
+    if (!between && !change) {
       pair = [a, b];
       break;
     }
-    straddling ??= [a, b, between];
+    if (between) straddling ??= [a, b, between];
+    else if (change) spanning ??= [a, b, change];
   }
   const list = (verdict: PilotRow['verdict']): string => rows.filter((r) => r.verdict === verdict).map((r) => formatTokens(r.scale)).join(', ') || 'none';
   if (!pair) {
@@ -268,17 +337,25 @@ export function recommend(lr: number, rows: readonly PilotRow[], span: { low: nu
       : straddling
         ? `${formatTokens(straddling[0].scale)} and ${formatTokens(straddling[1].scale)} are stable, but ${formatTokens(straddling[2].scale)} between them is not: ` +
           'they lie on either side of the unstable phase, in two regimes that AutoScale\'s geometric rule does not bridge'
-        : `only ${qualifying.map((r) => formatTokens(r.scale)).join(', ')} ${qualifying.length === 1 ? 'is' : 'are'} stable over the perturbation span, and AutoScale needs two scales at least 2x apart`;
+        : spanning
+          ? `${formatTokens(spanning[0].scale)} and ${formatTokens(spanning[1].scale)} are stable, but their runs (${formatTokens(Math.round(span.low * spanning[0].scale))} ` +
+            `to ${formatTokens(Math.round(span.high * spanning[1].scale))} tokens) reach the change of regime at about ${formatTokens(spanning[2].from)}-${formatTokens(spanning[2].to)}, ` +
+            'where the response falls faster per doubling than before it'
+          : `only ${qualifying.map((r) => formatTokens(r.scale)).join(', ')} ${qualifying.length === 1 ? 'is' : 'are'} stable over the perturbation span, and AutoScale needs two scales at least 2x apart`;
     return {
       lr,
       scales: null,
       text: `${head} no pair of DDO scales qualifies: ${why} (stable: ${list('stable')}; unstable: ${list('unstable')}). ` +
-        `Try larger scales (e.g. --scales ${formatTokens(largest)},${formatTokens(2 * largest)},${formatTokens(3 * largest)}), another learning rate (--lr), ` +
+        (spanning && !straddling && qualifying.length > 0
+          ? `Try scales whose runs end below the change (the larger scale at most ${formatTokens(Math.floor(spanning[2].from / span.high))}, ` +
+            `e.g. --scales ${formatTokens(Math.round(spanning[2].from / span.high / 3))},${formatTokens(Math.round(spanning[2].from / span.high / 2))},${formatTokens(Math.floor(spanning[2].from / span.high))}), or `
+          : 'Try ') +
+        `larger scales (e.g. --scales ${formatTokens(largest)},${formatTokens(2 * largest)},${formatTokens(3 * largest)}), another learning rate (--lr), ` +
         'or another batch size (training.batchSize: it changes the steps a scale gets and the gradient noise; on the demo at lr 3e-3, ' +
         'batch 4 measured 1.1% at 300k where batch 8 measured 2-3%). ' + spanText,
     };
   }
-  const checks = pair.map((row) => {
+  const checks: string[] = pair.map((row) => {
     const c = below(row.scale);
     if (!c) return `nothing below ${formatTokens(row.scale)} was measured: add a candidate near ${formatTokens(Math.round(span.low * row.scale))} to check it`;
     const inSpan = c.scale >= span.low * row.scale;
@@ -289,6 +366,11 @@ export function recommend(lr: number, rows: readonly PilotRow[], span: { low: nu
       `${formatTokens(Math.round(span.low * row.scale))} to ${formatTokens(row.scale)} is not measured; add a candidate near ${formatTokens(Math.round(span.low * row.scale))} to check it`;
   });
   const [a, b] = pair;
+  const above = changes.find((c) => c.from >= span.high * b.scale);
+  if (above) {
+    checks.push(`above them the response changes regime at about ${formatTokens(above.from)}-${formatTokens(above.to)}: a target beyond that is an ` +
+      'extrapolation across the change, which the intervals do not cover; keep the target below it, or let the validation stage measure the prediction there');
+  }
   return {
     lr,
     scales: [a.scale, b.scale],

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { response } from '../../lib/pipeline/analyse.js';
-import { pilotRow, recommend, runPilot, type PilotRow } from '../../lib/pipeline/pilot.js';
+import { pilotRow, recommend, regimeChanges, runPilot, type PilotRow } from '../../lib/pipeline/pilot.js';
 import { planDdo, setUp } from '../../lib/pipeline/plan.js';
 import { parsePipelineConfig } from '../../lib/pipeline-config.js';
 import { openRegistry } from '../../lib/registry.js';
@@ -177,6 +177,40 @@ test('recommend picks the smallest two stable scales 2x apart, and not a scale w
   const one = recommend(1e-3, [row(300e3, 0.02, 'unstable'), row(900e3, 0.003, 'stable')], span, 0.005);
   t.is(one.scales, null);
   t.regex(one.text, /only 900k is stable over the perturbation span, and AutoScale needs two scales at least 2x apart .*Try larger scales \(e\.g\. --scales 900k,1\.8M,2\.7M\)/);
+});
+
+// Three seeds at mean m with seed SD sd: m - sd, m, m + sd.
+const measuredRow = (scale: number, m: number, sd: number): PilotRow =>
+  pilotRow(1e-3, scale, [-1, 0, 1].map((z, seed) => ({ seed, value: m + z * sd })), [], [], 0.005);
+
+test('regimeChanges finds where the response starts to fall faster per doubling, and nothing on a power law or in the noise', (t) => {
+  // The demo model (init 0.08, lr 1e-3, batch 16), measured (docs/noise.md): drops per doubling 0.178, 0.154, 0.275, 0.290.
+  const demo = [measuredRow(150e3, 2.8987, 0.0047), measuredRow(300e3, 2.7207, 0.0009), measuredRow(600e3, 2.5668, 0.0062),
+    measuredRow(1.2e6, 2.2921, 0.0075), measuredRow(2.4e6, 2.0023, 0.0050)];
+  const changes = regimeChanges(demo);
+  // 0.154 -> 0.275 (78% more, 14 standard errors) is a change; 0.275 -> 0.290 (5%) is within the 10% margin.
+  t.is(changes.length, 1);
+  t.deepEqual(changes[0]!.scales, [300e3, 600e3, 1.2e6]);
+  t.true(Math.abs(changes[0]!.dropBefore - (2.7207 - 2.5668)) < 1e-12);
+  t.true(Math.abs(changes[0]!.dropAfter - (2.5668 - 2.2921)) < 1e-12);
+  t.true(Math.abs(changes[0]!.from - Math.sqrt(300e3 * 600e3)) < 1e-6 && Math.abs(changes[0]!.to - Math.sqrt(600e3 * 1.2e6)) < 1e-6);
+  t.regex(changes[0]!.text, /falls faster per doubling of the tokens above about 424k-849k/);
+  // A power law L = 2 + 30 N^-0.25 falls less per doubling as N grows: no change, however small the noise.
+  const powerLaw = [1e5, 2e5, 4e5, 8e5, 1.6e6].map((n) => measuredRow(n, 2 + 30 * n ** -0.25, 1e-6));
+  t.deepEqual(regimeChanges(powerLaw), []);
+  // The same acceleration as the demo's, drowned in seed noise (SD 0.05 on 3 seeds): not claimed.
+  t.deepEqual(regimeChanges(demo.map((r) => measuredRow(r.scale, r.mean!, 0.05))), []);
+  // recommend keeps the DDO runs (0.87 N1 to 1.4 N2) off the change: 150k/300k (runs to 420k) qualify, 300k/600k
+  // and 600k/1.2M do not; 1.2M/2.4M (runs from 1.04M) lie past it and would.
+  const span = { low: 0.87, high: 1.4 };
+  t.deepEqual(recommend(1e-3, demo, span, 0.005).scales, [150e3, 300e3]);
+  t.deepEqual(recommend(1e-3, demo.slice(1), span, 0.005).scales, [1.2e6, 2.4e6]);
+  const rec = recommend(1e-3, demo.slice(1, 4), span, 0.005);
+  t.is(rec.scales, null);
+  t.regex(rec.text, /300k and 600k are stable, but their runs \(261k to 840k tokens\) reach the change of regime at about 424k-849k/);
+  t.regex(rec.text, /Try scales whose runs end below the change \(the larger scale at most 303k/);
+  // A pair below the change is told that a target above it extrapolates across it.
+  t.regex(recommend(1e-3, demo, span, 0.005).text, /above them the response changes regime at about 424k-849k: a target beyond that is an extrapolation across the change/);
 });
 
 test('autoscale pilot prints the table and the recommendation and writes pilot.json; --json prints it', (t) => {
