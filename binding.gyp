@@ -15,7 +15,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fopenmp", "-fexceptions", "-frtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-fexceptions", "-frtti"],
       "conditions": [
         ["'<!(node -p \"process.env.AUTOSCALE_NATIVE_ARCH || 'ON'\")'=='ON'", {"cflags_cc": ["-march=native"]}]
       ],
