@@ -1,8 +1,8 @@
-// Shared by the two calibration tests (split in two files so they run in parallel). Calibration of the intervals: on simulated DDO experiments whose optimum is known, the nominal 90% intervals
-// must cover the true weights about 90% of the time, at the DDO scales and for the AutoScale prediction, and
-// domains whose fits turn degenerate under the noise must not make them lie.
+// Shared by the calibration tests (split in files so they run in parallel). Calibration of the intervals: on simulated DDO
+// experiments whose optimum is known, the nominal 90% intervals must cover the true weights about 90% of the time, at the
+// DDO scales and for the AutoScale prediction, and domains whose fits turn degenerate under the noise must not make them lie.
 import { RandomStream } from '../../lib/stats/sampling.js';
-import { randomWorld, runExperiment } from './simulate.js';
+import { randomWorld, runExperiment, type World, type WorldShape } from './simulate.js';
 
 // 72 experiments x 2 scales x 3 domains = 432 intervals (48 experiments for the weak-domain case); with experiments as
 // the independent units the coverage estimate has a standard error of about 3 points, so 0.83 is 2.3 standard errors
@@ -10,35 +10,82 @@ import { randomWorld, runExperiment } from './simulate.js';
 // Measured with 100 experiments each: DDO 0.928 and prediction 0.946; weak case 0.927 / weak domain 0.955 / 0.922.
 const DRAWS = 60;
 
-export function coverage(weak: boolean, label: string, experiments: number): { ddo: number; prediction: number; weakDomain: number; halfWidth: number } {
+/**
+ * The demo from 8 seeds on: DDO at 100k and 300k tokens, the prediction at 600k (2x the larger scale), 5 domains.
+ * Measured on its data (8 seeds): per-run noise SDs of the log response 0.04%-0.26%, pooled about 0.18% at 100k and
+ * 0.085% at 300k (a median of 0.165% and 0.078% with a log-SD of 0.3 gives those pooled values, exp(0.3^2) = 1.094,
+ * and 16 runs then span about 0.09%-0.28% and 0.04%-0.13%); effects +1% to +2.4% at x1/3 and -1.8% to -4.1% at x3.
+ */
+export const DEMO_SHAPE: WorldShape = { totals: [1e5, 3e5], targetRatio: 2, sigmaSpread: 0.3, effects: { x3: [0.018, 0.041], ratio: [0.5, 0.65] } };
+/** Median per-run noise SD (log units) at each of the demo's scales (see DEMO_SHAPE). */
+export const DEMO_SIGMA: [number, number] = [0.00165, 0.00078];
+
+export interface Coverage {
+  /** Share of DDO weight intervals (all scales, all domains) that cover the true weight. */
+  ddo: number;
+  /** The same per scale. */
+  ddoByScale: number[];
+  prediction: number;
+  /** Coverage of domain d0 at the DDO scales (the flat one in the weak-domain worlds). */
+  weakDomain: number;
+  /** Mean half-width of the DDO weight intervals, and of the prediction's (weight units). */
+  halfWidth: number;
+  predictionHalfWidth: number;
+  /** Standard errors of ddo and prediction with the experiments as the independent units (the intervals of one experiment share its world and seeds). */
+  se: { ddo: number; prediction: number };
+}
+
+/** Coverage over `experiments` simulated experiments of `seeds` seeds each, in worlds drawn by `world`. */
+export function measureCoverage(label: string, experiments: number, seeds: number, world: (rng: RandomStream, e: number) => World, draws = DRAWS): Coverage {
   const rng = new RandomStream('calibration-test', label);
-  let ddoCovered = 0;
-  let ddoTotal = 0;
-  let predCovered = 0;
-  let predTotal = 0;
+  const ddoShares: number[] = [];
+  const predShares: number[] = [];
+  const byScale: number[] = [];
+  let scaleCount = 0;
   let weakCovered = 0;
   let weakTotal = 0;
   let halfWidth = 0;
+  let predHalfWidth = 0;
   for (let e = 0; e < experiments; e++) {
-    // Per-run noise SDs from 0.05% to 0.3% (SNR from about 30 down to 2): the range measured on the demo proxies.
-    const sigma = [0.0005, 0.001, 0.002, 0.003][e % 4]!;
-    const outcome = runExperiment(randomWorld(rng, 3, sigma, weak), rng, 3, DRAWS);
-    for (const scale of outcome.ddo) {
-      scale.covered.forEach((c) => {
-        ddoCovered += c ? 1 : 0;
-        ddoTotal += 1;
-      });
+    const outcome = runExperiment(world(rng, e), rng, seeds, draws);
+    let covered = 0;
+    let total = 0;
+    outcome.ddo.forEach((scale, k) => {
+      const c = scale.covered.filter(Boolean).length;
+      covered += c;
+      total += scale.covered.length;
+      byScale[k] = (byScale[k] ?? 0) + c / scale.covered.length;
       weakCovered += scale.covered[0] ? 1 : 0;
       weakTotal += 1;
       halfWidth += scale.halfWidth.reduce((a, b) => a + b, 0) / scale.halfWidth.length;
-    }
+    });
+    scaleCount = outcome.ddo.length;
+    ddoShares.push(covered / total);
     if (outcome.prediction) {
-      outcome.prediction.covered.forEach((c) => {
-        predCovered += c ? 1 : 0;
-        predTotal += 1;
-      });
+      predShares.push(outcome.prediction.covered.filter(Boolean).length / outcome.prediction.covered.length);
+      predHalfWidth += outcome.prediction.halfWidth.reduce((a, b) => a + b, 0) / outcome.prediction.halfWidth.length;
     }
   }
-  return { ddo: ddoCovered / ddoTotal, prediction: predCovered / Math.max(predTotal, 1), weakDomain: weakCovered / weakTotal, halfWidth: halfWidth / (2 * experiments) };
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+  const se = (xs: number[]): number => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / Math.max(xs.length - 1, 1) / Math.max(xs.length, 1));
+  return {
+    ddo: mean(ddoShares),
+    ddoByScale: byScale.map((c) => c / experiments),
+    prediction: mean(predShares),
+    weakDomain: weakCovered / weakTotal,
+    halfWidth: halfWidth / (scaleCount * experiments),
+    predictionHalfWidth: predHalfWidth / Math.max(predShares.length, 1),
+    se: { ddo: se(ddoShares), prediction: se(predShares) },
+  };
 }
 
+/** The 3-seed, 3-domain coverage of calibration.test.ts (weak: one domain 4-10x flatter). */
+export function coverage(weak: boolean, label: string, experiments: number): Coverage {
+  // Per-run noise SDs from 0.05% to 0.3% (SNR from about 30 down to 2): the range measured on the demo proxies.
+  return measureCoverage(label, experiments, 3, (rng, e) => randomWorld(rng, 3, [0.0005, 0.001, 0.002, 0.003][e % 4]!, weak));
+}
+
+/** Coverage at `seeds` seeds in worlds shaped like the demo from 8 seeds on (DEMO_SHAPE). */
+export function demoCoverage(label: string, experiments: number, seeds: number, draws = DRAWS): Coverage {
+  return measureCoverage(label, experiments, seeds, (rng) => randomWorld(rng, 5, DEMO_SIGMA, false, DEMO_SHAPE), draws);
+}
