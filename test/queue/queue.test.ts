@@ -152,7 +152,9 @@ serial('a run many lock periods long keeps its lock: no stall, one attempt, whil
   const { raw, dir } = tinySetup({ model: { contextLength: 32, width: 64, layers: 2, heads: 4 }, runner: { redis: redis.url, queue: 'lock' } });
   const config = parsePipelineConfig(raw);
   const setup = await setUp(config, {}, () => undefined);
-  const slot = trainSlot(setup, { digits: 40_000, words: 40_000, code: 40_000 }, 0, 2);
+  // 600k tokens: about 7 s on one thread of a 2-core Zen 4 (120k took 3.0 s there under CI's load, 240k 2.9 s alone:
+  // too close to 3 lock periods for the check below to hold on a faster or quieter machine).
+  const slot = trainSlot(setup, { digits: 200_000, words: 200_000, code: 200_000 }, 0, 2);
   const first = startWorkerProcess(redis.url, 'holder', ['--queue', 'lock', '--concurrency', '1', '--threads', '1', '--lock-seconds', '1']);
   workers.push(first);
   await first.ready;
