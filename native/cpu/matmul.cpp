@@ -36,7 +36,8 @@ constexpr int NR = 2 * W;  // the register tile is MR rows x 2 vectors (simd.h)
 
 // Blocking: B is packed once per GEMM call (each element exactly once) into KC-deep panels of
 // NR-wide strips, shared by all threads; when B is large it is done in column chunks of at most
-// B_CHUNK_FLOATS. (When B's rows are contiguous, N is a whole number of strips and B is small,
+// B_CHUNK_FLOATS, and when C has few rows (the weight gradient at a small OC) in passes over K of
+// as many panels as fit half of L2 (kpass in gemm). (When B's rows are contiguous, N is a whole number of strips and B is small,
 // the strips are read in place instead, with B's row stride: no packing at all.) Then the chunk's C is split into
 // tasks of MC rows x NB columns, handed out dynamically: per KC panel, a task runs the
 // micro-kernel over its strips and its rows of A, read in place (a strip, KC x NR, stays in L1;
@@ -116,6 +117,15 @@ Blocking choose_blocking() {
 bool pack_a_enabled() {
   static const bool on = [] {
     const char* env = std::getenv("AUTOSCALE_GEMM_PACK_A");
+    return !(env && env[0] == '0');
+  }();
+  return on;
+}
+
+// AUTOSCALE_GEMM_KPASS=0 packs all of B before any task (no passes over K), for benchmarks that compare the two.
+bool k_passes_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("AUTOSCALE_GEMM_KPASS");
     return !(env && env[0] == '0');
   }();
   return on;
@@ -277,7 +287,18 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   // measurably help there, so they stay in place. The sums run in the same order either way.
   const bool pack_a =
       A.rs == 1 && A.cs != 1 && ((size_t)A.cs * sizeof(float)) % 4096 == 0 && pack_a_enabled();
-  const size_t b_floats = b_in_place ? 0 : (size_t)K * simd::round_up(chunk, NR),
+  // Rows of K packed per pass: all of them, or, when the chunk's packed B would not fit in half of L2 and C is small
+  // (at most 4 MC rows: the weight gradient at a small OC, whose B is the layer's input over every token), whole
+  // panels that do. Each pass packs its panels and then runs every task over them while they are still in L2; in one
+  // pass, each row block streams all of packed B back from L3. With many rows of C the passes would stream C instead
+  // (cpu-c's LM head dweight, 4096 rows: 0.92x), hence the bound on M. Measured on a Zen 4, 1 thread, 3 interleaved
+  // repetitions (bench/RESULTS.md): fcproj dweight 1.01-1.13x, the other dweights with M <= 384 1.00-1.11x.
+  // The panels and their order are the same, so the results are bit-identical either way.
+  int kpass = K;
+  const size_t packed_row_bytes = (size_t)simd::round_up(chunk, NR) * sizeof(float);
+  if (!b_in_place && k_passes_enabled() && M <= 4 * blk.max_mc && (size_t)K * packed_row_bytes > blk.l2 / 2)
+    kpass = std::min(K, std::max(1, (int)(blk.l2 / 2 / packed_row_bytes / KC)) * KC);
+  const size_t b_floats = b_in_place ? 0 : (size_t)kpass * simd::round_up(chunk, NR),
                a_floats = (size_t)KC * (pack_a ? simd::round_up(mc, MR) : MR);
   ScratchArena local;
   float* const scratch = (arena ? *arena : local).floats(b_floats + a_floats * threads, "matmul");
@@ -289,58 +310,61 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
     for (int j0 = 0; j0 < N; j0 += chunk) {
       const int nc = std::min(chunk, N - j0);
       const int ncp = simd::round_up(nc, NR), strips = ncp / NR;
-      const int panels = (K + KC - 1) / KC;
-      // panel p, strip s lives at bpack + p * KC * ncp + s * kc * NR
-      if (!b_in_place) {
+      for (int kk0 = 0; kk0 < K; kk0 += kpass) {
+        const int kk1 = std::min(K, kk0 + kpass);
+        const int panels = (kk1 - kk0 + KC - 1) / KC;
+        // this pass's panel p (k0 = kk0 + p * KC), strip s lives at bpack + p * KC * ncp + s * kc * NR
+        if (!b_in_place) {
 #pragma omp for schedule(dynamic) collapse(2)
-        for (int p = 0; p < panels; p++)
-          for (int s = 0; s < strips; s++) {
-            const int k0 = p * KC, kc = std::min(KC, K - k0);
-            pack_b_strip(bpack + (size_t)k0 * ncp + (size_t)s * kc * NR, B, k0, kc, j0 + s * NR, N);
-          }
-      }
-      // the chunk's strips split evenly between its column blocks (384 columns: 2 x 192, not 320 + 64)
-      const int col_blocks = (nc + NB - 1) / NB, block_strips = (strips + col_blocks - 1) / col_blocks;
+          for (int p = 0; p < panels; p++)
+            for (int s = 0; s < strips; s++) {
+              const int k0 = kk0 + p * KC, kc = std::min(KC, kk1 - k0);
+              pack_b_strip(bpack + (size_t)(k0 - kk0) * ncp + (size_t)s * kc * NR, B, k0, kc, j0 + s * NR, N);
+            }
+        }
+        // the chunk's strips split evenly between its column blocks (384 columns: 2 x 192, not 320 + 64)
+        const int col_blocks = (nc + NB - 1) / NB, block_strips = (strips + col_blocks - 1) / col_blocks;
 #pragma omp for schedule(dynamic) collapse(2)
-      for (int rb = 0; rb < row_blocks; rb++)
-        for (int cb = 0; cb < col_blocks; cb++) {
-          const int i0 = rb * mc, i1 = std::min(M, i0 + mc);
-          const int groups = (i1 - i0 + MR - 1) / MR;
-          const int s0 = cb * block_strips, s1 = std::min(strips, s0 + block_strips);
-          for (int k0 = 0; k0 < K; k0 += KC) {
-            const int kc = std::min(KC, K - k0);
-            const bool first = !accumulate && k0 == 0;
-            // Whole groups of MR rows are read in place (A's rows or columns are contiguous
-            // streams); only the last, partial group is packed with zero padding (all groups when
-            // pack_a).
-            const int full = pack_a ? 0 : (i1 - i0) / MR;
-            if (pack_a)
-              for (int g = 0; g < groups; g++) pack_a_group(apack + (size_t)g * kc * MR, A, k0, kc, i0 + g * MR, M);
-            else if (full < groups)
-              pack_a_group(apack, A, k0, kc, i0 + full * MR, M);
-            for (int s = s0; s < s1; s++) {
-              const int j = j0 + s * NR, nr = std::min(NR, N - j);
-              const float* bp = b_in_place ? B.p + (long)k0 * B.rs + j : bpack + (size_t)k0 * ncp + (size_t)s * kc * NR;
-              const long ldb = b_in_place ? B.rs : NR;
-              const float* bj = bias ? bias + j : nullptr;
-              for (int gi = 0; gi < full; gi++) {
-                const int i = i0 + gi * MR;
-                const float* a = A.p + (long)i * A.rs + (long)k0 * A.cs;
-                if (A.cs == 1)
-                  micro_tile<ALayout::RowsContiguous>(c + i * ldc + j, ldc, a, A.rs, 1, bp, ldb, kc, MR, nr, first,
-                                                      bj);
-                else
-                  micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, a, A.rs, A.cs, bp, ldb, kc, MR, nr,
-                                                        first, bj);
-              }
-              for (int g = full; g < groups; g++) {
-                const int i = i0 + g * MR;
-                micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, apack + (size_t)(g - full) * kc * MR, 1,
-                                                      MR, bp, ldb, kc, std::min(MR, i1 - i), nr, first, bj);
+        for (int rb = 0; rb < row_blocks; rb++)
+          for (int cb = 0; cb < col_blocks; cb++) {
+            const int i0 = rb * mc, i1 = std::min(M, i0 + mc);
+            const int groups = (i1 - i0 + MR - 1) / MR;
+            const int s0 = cb * block_strips, s1 = std::min(strips, s0 + block_strips);
+            for (int k0 = kk0; k0 < kk1; k0 += KC) {
+              const int kc = std::min(KC, kk1 - k0);
+              const bool first = !accumulate && k0 == 0;
+              // Whole groups of MR rows are read in place (A's rows or columns are contiguous
+              // streams); only the last, partial group is packed with zero padding (all groups when
+              // pack_a).
+              const int full = pack_a ? 0 : (i1 - i0) / MR;
+              if (pack_a)
+                for (int g = 0; g < groups; g++) pack_a_group(apack + (size_t)g * kc * MR, A, k0, kc, i0 + g * MR, M);
+              else if (full < groups)
+                pack_a_group(apack, A, k0, kc, i0 + full * MR, M);
+              for (int s = s0; s < s1; s++) {
+                const int j = j0 + s * NR, nr = std::min(NR, N - j);
+                const float* bp = b_in_place ? B.p + (long)k0 * B.rs + j : bpack + (size_t)(k0 - kk0) * ncp + (size_t)s * kc * NR;
+                const long ldb = b_in_place ? B.rs : NR;
+                const float* bj = bias ? bias + j : nullptr;
+                for (int gi = 0; gi < full; gi++) {
+                  const int i = i0 + gi * MR;
+                  const float* a = A.p + (long)i * A.rs + (long)k0 * A.cs;
+                  if (A.cs == 1)
+                    micro_tile<ALayout::RowsContiguous>(c + i * ldc + j, ldc, a, A.rs, 1, bp, ldb, kc, MR, nr, first,
+                                                        bj);
+                  else
+                    micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, a, A.rs, A.cs, bp, ldb, kc, MR, nr,
+                                                          first, bj);
+                }
+                for (int g = full; g < groups; g++) {
+                  const int i = i0 + g * MR;
+                  micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, apack + (size_t)(g - full) * kc * MR, 1,
+                                                        MR, bp, ldb, kc, std::min(MR, i1 - i), nr, first, bj);
+                }
               }
             }
           }
-        }
+      }
     }
   }
 }

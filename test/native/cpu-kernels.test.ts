@@ -12,6 +12,11 @@
 // (an error of O(1)) still fails. Elementwise ops: a few roundings, rtol 1e-5 / atol 1e-6 as in
 // ops.test.ts (the exp polynomial is within 2 ulp).
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { backendInfo, runOp } from '../../lib/native.js';
 import { assertClose, type Tolerance } from './compare.js';
@@ -30,6 +35,7 @@ const haveCpu = (() => {
   }
 })();
 const cpuTest = haveCpu ? test : test.skip;
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // ---- GEMM ----
 
@@ -42,6 +48,8 @@ const MATMUL_SHAPES: Array<[number, number, number, string]> = [
   [200, 64, 96, 'rows split over several tasks with a partial last group'],
   [5, 1030, 4100, 'packed B over 4M floats: the forward and dinp products run in two chunks'],
   [70, 50, 1024, "dweight's A (dout^T, a 4 KB column stride) packed per task, 2 column blocks of 32"],
+  // K = 6000 sums in dweight: typical fp32 error ~ sqrt(K) u |sum| ~ 4e-4, within LONG_SUM (8e-3 at |sum| ~ 77)
+  [6000, 96, 40, "dweight's B (the input over 6000 tokens, 2.3 MB) packed in passes of whole panels, a ragged last one"],
 ];
 
 for (const [N, C, OC, what] of MATMUL_SHAPES) {
@@ -213,6 +221,42 @@ cpuTest('the weight gradient with a packed A (OC = 1024) gives the same bits wit
   };
   const one = bits(run(1));
   for (const threads of [2, 3]) t.deepEqual(bits(run(threads)), one, `dweight with ${threads} threads`);
+});
+
+cpuTest('the weight gradient in passes over K gives the bits of one pass, with 1, 2 and 3 threads', (t) => {
+  // Small OC and many tokens: packed B (the input) is larger than half of any L2 up to 4 MB, so the GEMM packs and
+  // runs it in passes of whole panels (matmul.cpp, kpass). AUTOSCALE_GEMM_KPASS=0 (read once per process, hence the
+  // child processes) packs all of it first; the panels and their order are the same, so the bits must be too.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'autoscale-kpass-'));
+  const script = path.join(dir, 'kpass.ts');
+  writeFileSync(script, [
+    `import { runOp } from ${JSON.stringify(path.join(repoRoot, 'lib', 'native.ts'))};`,
+    'const [N, C, OC] = [6000, 96, 40];',
+    'let x = 12345;',
+    'const r = (): number => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return x / 4294967296 - 0.5; };',
+    'const dout = Float32Array.from({ length: N * OC }, r);',
+    'const inp = Float32Array.from({ length: N * C }, r);',
+    'const out: string[] = [];',
+    'for (const threads of [1, 2, 3]) {',
+    '  const dweight = new Float32Array(OC * C);',
+    "  runOp('cpu', 'matmul_backward', [null, dweight, null, dout, inp, new Float32Array(OC * C)], [N, C, OC], [], { threads });",
+    "  out.push(Buffer.from(dweight.buffer).toString('base64'));",
+    '}',
+    "process.stdout.write(JSON.stringify(out));",
+  ].join('\n'));
+  const run = (kpass: string): string[] => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], {
+      cwd: repoRoot, encoding: 'utf8', env: { ...process.env, AUTOSCALE_GEMM_KPASS: kpass }, maxBuffer: 1 << 26,
+    });
+    t.is(child.status, 0, child.stderr);
+    return JSON.parse(child.stdout) as string[];
+  };
+  const passes = run('1');
+  const onePass = run('0');
+  rmSync(dir, { recursive: true, force: true });
+  t.is(passes.length, 3);
+  passes.forEach((b, i) => t.is(b, onePass[0], `${i + 1} thread(s) in passes against 1 thread in one pass`));
+  onePass.forEach((b, i) => t.is(b, onePass[0], `${i + 1} thread(s) in one pass`));
 });
 
 // ---- denormals ----
