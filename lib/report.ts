@@ -193,13 +193,15 @@ export function weightsSpec(scales: ReportInput['scales'], prediction: ReportInp
   const rows: Record<string, unknown>[] = [];
   for (const s of scales) for (const d of domains) rows.push({ scale: s.scale, domain: d, weight: s.weights[d] ?? 0, source: 'DDO optimum' });
   for (const d of domains) rows.push({ scale: prediction.scale, domain: d, weight: prediction.weights[d] ?? 0, source: 'AutoScale prediction' });
-  // The intervals, as vertical bars at each scale (drawn only where the composition carries them).
+  // The intervals, as vertical bars at each scale (drawn only where the composition carries them), side by side: each
+  // domain's bar is moved along the log axis by a fixed step (0.012 decades, a few pixels), as Vega-Lite's xOffset
+  // cannot dodge on a continuous axis and the bars of all domains would otherwise overlap on one line.
   const bars: Record<string, unknown>[] = [];
   for (const c of [...scales, prediction]) {
-    for (const d of domains) {
+    domains.forEach((d, i) => {
       const w = c.intervals?.weights[d];
-      if (w) bars.push({ scale: c.scale, domain: d, low: w[0], high: w[1] });
-    }
+      if (w) bars.push({ scale: c.scale, at: c.scale * 10 ** (0.012 * (i - (domains.length - 1) / 2)), domain: d, low: w[0], high: w[1] });
+    });
   }
   const last = scales[scales.length - 1]!;
   const bridge = domains.flatMap((d) => [
@@ -235,11 +237,10 @@ export function weightsSpec(scales: ReportInput['scales'], prediction: ReportInp
         data: { values: bars },
         mark: { type: 'rule', strokeWidth: 2, opacity: 0.6 },
         encoding: {
-          x: { field: 'scale', type: 'quantitative', scale: { type: 'log' } },
+          x: { field: 'at', type: 'quantitative', scale: { type: 'log' } },
           y: { field: 'low', type: 'quantitative' },
           y2: { field: 'high' },
           color: { field: 'domain', type: 'nominal' },
-          xOffset: { field: 'domain' },
           tooltip: [{ field: 'domain' }, { field: 'scale' }, { field: 'low', format: '.3f' }, { field: 'high', format: '.3f' }],
         },
       }] : []),

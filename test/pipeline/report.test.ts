@@ -29,6 +29,22 @@ test('the weights chart draws a line per domain and the prediction markers', asy
   for (const d of input.domains) t.true(svg.includes(`>${d}<`), `legend names ${d}`);
 });
 
+test('the weights chart draws each domain\'s interval bar beside the others at a scale, not on one line', async (t) => {
+  const input = reportInput();
+  const spec = weightsSpec(input.scales, input.prediction, input.domains) as { layer: { data: { values: Record<string, number | string>[] }; mark: { type: string } }[] };
+  const bars = spec.layer.find((l) => l.mark.type === 'rule')?.data.values ?? [];
+  t.is(bars.length, input.domains.length * (input.scales.length + 1), 'a bar per domain and scale');
+  for (const scale of [...input.scales.map((s) => s.scale), input.prediction.scale]) {
+    const at = bars.filter((b) => b.scale === scale).map((b) => b.at as number);
+    t.is(new Set(at).size, input.domains.length, `distinct positions at ${scale}`);
+    // centred on the scale: the geometric mean of the positions is the scale itself
+    t.true(Math.abs(Math.log10(at.reduce((p, x) => p * x, 1)) / at.length - Math.log10(scale)) < 1e-9);
+    t.true(at.every((x) => Math.abs(Math.log10(x / scale)) < 0.05), 'within a few pixels of the scale');
+  }
+  const svg = await renderSvg(spec as never);
+  t.true(countMarks(svg) + (svg.match(/<line /g) ?? []).length >= 15);
+});
+
 test('report.html embeds each chart as drawn SVG with its spec, and the tables', async (t) => {
   const html = await renderReport(reportInput());
   const figures = [...html.matchAll(/<figure class="chart" id="chart-([a-z]+)">([\s\S]*?)<\/figure>/g)];
