@@ -327,7 +327,9 @@ export function predictComposition(scales: readonly ScaleOptimum[], target: numb
   const diagnostics: string[] = [];
   const maxTotal = trajectory.totals[trajectory.totals.length - 1]!;
   if (target < trajectory.totals[0]! || target > maxTotal) {
-    diagnostics.push(`target ${target} is outside the scales fitted [${trajectory.totals[0]}, ${maxTotal}]: extrapolated (s = ${Number(at.s.toPrecision(6))})`);
+    // The totals are sums of fitted token counts (99999.99999999965 for 100k): 6 significant digits say it.
+    const total = (x: number): number => Number(x.toPrecision(6));
+    diagnostics.push(`target ${target} is outside the scales fitted [${total(trajectory.totals[0]!)}, ${total(maxTotal)}]: extrapolated (s = ${total(at.s)})`);
   }
   for (const d of at.capped) diagnostics.push(`${d}: capped at its supply ${options.supply![d]} tokens; the rest was redistributed by re-solving`);
   trajectory.domains.forEach((d, i) => {

@@ -203,6 +203,12 @@ export function weightsSpec(scales: ReportInput['scales'], prediction: ReportInp
       if (w) bars.push({ scale: c.scale, at: c.scale * 10 ** (0.012 * (i - (domains.length - 1) / 2)), domain: d, low: w[0], high: w[1] });
     });
   }
+  // Axes fitted to the data: the weights (intervals included) up to the next tenth above the largest, and the scales
+  // from a little below the smallest to a little above the target, so that the bars, a few points tall, can be read.
+  const highs = [...rows.map((r) => r.weight as number), ...bars.map((b) => b.high as number)];
+  const yMax = Math.min(1, Math.ceil((Math.max(...highs) + 0.02) * 10) / 10);
+  const xs = [...scales.map((s) => s.scale), prediction.scale];
+  const xDomain = [Math.min(...xs) / 1.25, Math.max(...xs) * 1.25];
   const last = scales[scales.length - 1]!;
   const bridge = domains.flatMap((d) => [
     { scale: last.scale, domain: d, weight: last.weights[d] ?? 0 },
@@ -218,8 +224,8 @@ export function weightsSpec(scales: ReportInput['scales'], prediction: ReportInp
         data: { values: rows.filter((r) => r.source === 'DDO optimum') },
         mark: { type: 'line', point: { filled: true, size: 60 } },
         encoding: {
-          x: { field: 'scale', type: 'quantitative', scale: { type: 'log' }, title: 'training tokens' },
-          y: { field: 'weight', type: 'quantitative', title: 'weight', scale: { domain: [0, 1] } },
+          x: { field: 'scale', type: 'quantitative', scale: { type: 'log', domain: xDomain, nice: false }, title: 'training tokens' },
+          y: { field: 'weight', type: 'quantitative', title: 'weight', scale: { domain: [0, yMax] } },
           color: { field: 'domain', type: 'nominal' },
         },
       },

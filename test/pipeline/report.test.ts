@@ -41,6 +41,10 @@ test('the weights chart draws each domain\'s interval bar beside the others at a
     t.true(Math.abs(Math.log10(at.reduce((p, x) => p * x, 1)) / at.length - Math.log10(scale)) < 1e-9);
     t.true(at.every((x) => Math.abs(Math.log10(x / scale)) < 0.05), 'within a few pixels of the scale');
   }
+  // The axes fit the data: every bar inside the weight axis, which stops at the next tenth above the highest end.
+  const y = (spec.layer[0] as unknown as { encoding: { y: { scale: { domain: [number, number] } } } }).encoding.y.scale.domain;
+  const highest = Math.max(...bars.map((b) => b.high as number));
+  t.true(y[0] === 0 && y[1] >= highest && y[1] <= Math.min(1, highest + 0.12), `weight axis ${y.join('-')} for a highest bar end of ${highest}`);
   const svg = await renderSvg(spec as never);
   t.true(countMarks(svg) + (svg.match(/<line /g) ?? []).length >= 15);
 });
