@@ -37,8 +37,9 @@ constexpr int NR = 2 * W;  // the register tile is MR rows x 2 vectors (simd.h)
 // Blocking: B is packed once per GEMM call (each element exactly once) into KC-deep panels of
 // NR-wide strips, shared by all threads; when B is large it is done in column chunks of at most
 // B_CHUNK_FLOATS, and when C has few rows (the weight gradient at a small OC) in passes over K of
-// as many panels as fit half of L2 (kpass in gemm). (When B's rows are contiguous, N is a whole number of strips and B is small,
-// the strips are read in place instead, with B's row stride: no packing at all.) Then the chunk's C is split into
+// as many panels as fit half of L2 (kpass in gemm). (When B's rows are contiguous, N is a whole
+// number of strips and B is small, the strips are read in place instead, with B's row stride: no
+// packing at all.) Then the chunk's C is split into
 // tasks of MC rows x NB columns, handed out dynamically: per KC panel, a task runs the
 // micro-kernel over its strips and its rows of A, read in place (a strip, KC x NR, stays in L1;
 // the task's rows of A in L2). Only two barriers per chunk (after packing, after the tasks): a
@@ -113,21 +114,21 @@ Blocking choose_blocking() {
   return b;
 }
 
-// AUTOSCALE_GEMM_PACK_A=0 reads every A in place, for benchmarks that compare the two on one machine.
+// An on/off switch for benchmarks that compare two code paths on one machine: on unless the variable starts with 0.
+bool env_switch_on(const char* name) {
+  const char* env = std::getenv(name);
+  return !(env && env[0] == '0');
+}
+
+// AUTOSCALE_GEMM_PACK_A=0 reads every A in place.
 bool pack_a_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("AUTOSCALE_GEMM_PACK_A");
-    return !(env && env[0] == '0');
-  }();
+  static const bool on = env_switch_on("AUTOSCALE_GEMM_PACK_A");
   return on;
 }
 
-// AUTOSCALE_GEMM_KPASS=0 packs all of B before any task (no passes over K), for benchmarks that compare the two.
+// AUTOSCALE_GEMM_KPASS=0 packs all of B before any task (no passes over K).
 bool k_passes_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("AUTOSCALE_GEMM_KPASS");
-    return !(env && env[0] == '0');
-  }();
+  static const bool on = env_switch_on("AUTOSCALE_GEMM_KPASS");
   return on;
 }
 
@@ -294,11 +295,11 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   // (cpu-c's LM head dweight, 4096 rows: 0.92x), hence the bound on M. Measured on a Zen 4, 1 thread, 3 interleaved
   // repetitions (bench/RESULTS.md): fcproj dweight 1.01-1.13x, the other dweights with M <= 384 1.00-1.11x.
   // The panels and their order are the same, so the results are bit-identical either way.
+  const size_t packed_row = simd::round_up(chunk, NR);  // floats per k row of packed B
   int kpass = K;
-  const size_t packed_row_bytes = (size_t)simd::round_up(chunk, NR) * sizeof(float);
-  if (!b_in_place && k_passes_enabled() && M <= 4 * blk.max_mc && (size_t)K * packed_row_bytes > blk.l2 / 2)
-    kpass = std::min(K, std::max(1, (int)(blk.l2 / 2 / packed_row_bytes / KC)) * KC);
-  const size_t b_floats = b_in_place ? 0 : (size_t)kpass * simd::round_up(chunk, NR),
+  if (!b_in_place && k_passes_enabled() && M <= 4 * blk.max_mc && K * packed_row * sizeof(float) > blk.l2 / 2)
+    kpass = std::min(K, std::max(1, (int)(blk.l2 / 2 / (packed_row * sizeof(float)) / KC)) * KC);
+  const size_t b_floats = b_in_place ? 0 : (size_t)kpass * packed_row,
                a_floats = (size_t)KC * (pack_a ? simd::round_up(mc, MR) : MR);
   ScratchArena local;
   float* const scratch = (arena ? *arena : local).floats(b_floats + a_floats * threads, "matmul");

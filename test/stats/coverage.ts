@@ -1,7 +1,7 @@
 // Shared by the calibration tests (split in files so they run in parallel). Calibration of the intervals: on simulated DDO
 // experiments whose optimum is known, the nominal 90% intervals must cover the true weights about 90% of the time, at the
 // DDO scales and for the AutoScale prediction, and domains whose fits turn degenerate under the noise must not make them lie.
-import { RandomStream } from '../../lib/stats/sampling.js';
+import { mean, RandomStream, sampleSd } from '../../lib/stats/sampling.js';
 import { randomWorld, runExperiment, type World, type WorldShape } from './simulate.js';
 
 // 72 experiments x 2 scales x 3 domains = 432 intervals (48 experiments for the weak-domain case); with experiments as
@@ -38,43 +38,34 @@ export interface Coverage {
 /** Coverage over `experiments` simulated experiments of `seeds` seeds each, in worlds drawn by `world`. */
 export function measureCoverage(label: string, experiments: number, seeds: number, world: (rng: RandomStream, e: number) => World, draws = DRAWS): Coverage {
   const rng = new RandomStream('calibration-test', label);
+  // Per experiment (the independent units): the share of its intervals that cover, and their mean half-width.
   const ddoShares: number[] = [];
+  const byScale: number[][] = [];
+  const weak: number[] = [];
+  const halfWidths: number[] = [];
   const predShares: number[] = [];
-  const byScale: number[] = [];
-  let scaleCount = 0;
-  let weakCovered = 0;
-  let weakTotal = 0;
-  let halfWidth = 0;
-  let predHalfWidth = 0;
+  const predHalfWidths: number[] = [];
   for (let e = 0; e < experiments; e++) {
     const outcome = runExperiment(world(rng, e), rng, seeds, draws);
-    let covered = 0;
-    let total = 0;
+    ddoShares.push(mean(outcome.ddo.flatMap((scale) => scale.covered.map(Number))));
     outcome.ddo.forEach((scale, k) => {
-      const c = scale.covered.filter(Boolean).length;
-      covered += c;
-      total += scale.covered.length;
-      byScale[k] = (byScale[k] ?? 0) + c / scale.covered.length;
-      weakCovered += scale.covered[0] ? 1 : 0;
-      weakTotal += 1;
-      halfWidth += scale.halfWidth.reduce((a, b) => a + b, 0) / scale.halfWidth.length;
+      (byScale[k] ??= []).push(mean(scale.covered.map(Number)));
+      weak.push(scale.covered[0] ? 1 : 0);
+      halfWidths.push(mean(scale.halfWidth));
     });
-    scaleCount = outcome.ddo.length;
-    ddoShares.push(covered / total);
     if (outcome.prediction) {
-      predShares.push(outcome.prediction.covered.filter(Boolean).length / outcome.prediction.covered.length);
-      predHalfWidth += outcome.prediction.halfWidth.reduce((a, b) => a + b, 0) / outcome.prediction.halfWidth.length;
+      predShares.push(mean(outcome.prediction.covered.map(Number)));
+      predHalfWidths.push(mean(outcome.prediction.halfWidth));
     }
   }
-  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
-  const se = (xs: number[]): number => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / Math.max(xs.length - 1, 1) / Math.max(xs.length, 1));
+  const se = (xs: number[]): number => sampleSd(xs) / Math.sqrt(xs.length);
   return {
     ddo: mean(ddoShares),
-    ddoByScale: byScale.map((c) => c / experiments),
+    ddoByScale: byScale.map(mean),
     prediction: mean(predShares),
-    weakDomain: weakCovered / weakTotal,
-    halfWidth: halfWidth / (scaleCount * experiments),
-    predictionHalfWidth: predHalfWidth / Math.max(predShares.length, 1),
+    weakDomain: mean(weak),
+    halfWidth: mean(halfWidths),
+    predictionHalfWidth: mean(predHalfWidths),
     se: { ddo: se(ddoShares), prediction: se(predShares) },
   };
 }
