@@ -132,6 +132,12 @@ bool k_passes_enabled() {
   return on;
 }
 
+// AUTOSCALE_GEMM_PREFETCH=0 leaves all loads to the hardware prefetchers (see micro_tile).
+bool prefetch_enabled() {
+  static const bool on = env_switch_on("AUTOSCALE_GEMM_PREFETCH");
+  return on;
+}
+
 const Blocking& blocking() {
   static const Blocking b = choose_blocking();  // thread-safe initialisation (C++11)
   return b;
@@ -146,21 +152,37 @@ struct Strided {  // X(i, j) = p[i * rs + j * cs]
 // A(i, k) = a[i * ars + k * acs]: ALayout says which stride is 1 (packed A: ars = 1, acs = MR), so
 // the loads are plain base + offset addressing. `first` overwrites C with acc (+ bias[j] when
 // bias is given) instead of accumulating.
+//
+// Software prefetches (`prefetch`), measured on a Zen 4, 1 thread (bench/RESULTS.md):
+// - C's tile at the start, for writing: its rows are MR distant lines that the hardware does not
+//   fetch before the stores at the end; with C larger than the caches each tile waited on memory
+//   (cpu-a fcproj dinp, C = 4096 x 512 over K = 128: 0.78x OpenBLAS without, 0.96x with).
+// - A's columns kPrefetchK steps ahead when A is read in place with its columns contiguous (A =
+//   dout^T in the weight gradient, MR floats at OC's stride): at a stride of 2 KB the kc lines of a group fall in 2 of L1's sets and
+//   are fetched again from L2 at every tile (cpu-a fc dweight 0.86x without, 1.00x with).
+// They change no arithmetic.
+constexpr int kPrefetchK = 16;
 enum class ALayout { ColumnsContiguous, RowsContiguous };
 // always_inline: a call per tile passed 13 arguments through the stack (demo: +3% train, +11% eval
 // once inlined; the cpu-b products 0.95x -> 0.99x of OpenBLAS's geometric mean, 1 thread).
 template <ALayout L>
 [[gnu::always_inline]] inline void micro_tile(float* c, long ldc, const float* a, long ars, long acs, const float* bpanel, long ldb, int kc,
-                       int rows, int nr, bool first, const float* bias) {
+                       int rows, int nr, bool first, const float* bias, bool prefetch_c, bool prefetch_a) {
   // Zeroed element by element: `= {}` on the array made GCC memset 1 KB of stack per call before
   // moving it into registers (5% of a demo training step).
   vec acc[MR][2];
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = vec{};
+  if (prefetch_c)
+    for (int i = 0; i < rows; i++) {
+      __builtin_prefetch(c + i * ldc, 1);
+      __builtin_prefetch(c + i * ldc + NR - 1, 1);
+    }
   if constexpr (L == ALayout::ColumnsContiguous) {  // the MR values of one k are adjacent
     for (int k = 0; k < kc; k++) {
       const vec b0 = simd::load(bpanel + k * ldb);
       const vec b1 = simd::load(bpanel + k * ldb + W);
       const float* ak = a + (size_t)k * acs;
+      if (prefetch_a) __builtin_prefetch(ak + (size_t)kPrefetchK * acs);
       for (int i = 0; i < MR; i++) {
         acc[i][0] += ak[i] * b0;
         acc[i][1] += ak[i] * b1;
@@ -265,6 +287,7 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   assert((A.rs == 1 || A.cs == 1) && "gemm reads A in place: its rows or its columns must be contiguous");
   const Blocking& blk = blocking();
   const int KC = blk.kc, NB = blk.nb;
+  const bool prefetch = prefetch_enabled();
   // B read in place: rows contiguous, every strip whole (no zero padding needed) and all of B
   // within a quarter of L2. (A larger B read in place, strips of 2 cache lines per row at B's row
   // stride, ran at 0.6-0.8x of the packed speed at the cpu-b/c shapes.)
@@ -352,15 +375,15 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
                   const float* a = A.p + (long)i * A.rs + (long)k0 * A.cs;
                   if (A.cs == 1)
                     micro_tile<ALayout::RowsContiguous>(c + i * ldc + j, ldc, a, A.rs, 1, bp, ldb, kc, MR, nr, first,
-                                                        bj);
+                                                        bj, prefetch, false);
                   else
                     micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, a, A.rs, A.cs, bp, ldb, kc, MR, nr,
-                                                          first, bj);
+                                                          first, bj, prefetch, prefetch);
                 }
                 for (int g = full; g < groups; g++) {
                   const int i = i0 + g * MR;
                   micro_tile<ALayout::ColumnsContiguous>(c + i * ldc + j, ldc, apack + (size_t)(g - full) * kc * MR, 1,
-                                                        MR, bp, ldb, kc, std::min(MR, i1 - i), nr, first, bj);
+                                                        MR, bp, ldb, kc, std::min(MR, i1 - i), nr, first, bj, prefetch, false);
                 }
               }
             }

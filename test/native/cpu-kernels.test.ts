@@ -223,7 +223,7 @@ cpuTest('the weight gradient with a packed A (OC = 1024) gives the same bits wit
   for (const threads of [2, 3]) t.deepEqual(bits(run(threads)), one, `dweight with ${threads} threads`);
 });
 
-cpuTest('the weight gradient in passes over K gives the bits of one pass, with 1, 2 and 3 threads', (t) => {
+cpuTest('the weight gradient in passes over K gives the bits of one pass, with 1, 2 and 3 threads, with and without prefetches', (t) => {
   // Small OC and many tokens: packed B (the input) is larger than half of any L2 up to 4 MB, so the GEMM packs and
   // runs it in passes of whole panels (matmul.cpp, kpass). AUTOSCALE_GEMM_KPASS=0 (read once per process, hence the
   // child processes) packs all of it first; the panels and their order are the same, so the bits must be too.
@@ -244,19 +244,22 @@ cpuTest('the weight gradient in passes over K gives the bits of one pass, with 1
     '}',
     "process.stdout.write(JSON.stringify(out));",
   ].join('\n'));
-  const run = (kpass: string): string[] => {
+  const run = (env: Record<string, string>): string[] => {
     const child = spawnSync(process.execPath, ['--import', 'tsx', script], {
-      cwd: repoRoot, encoding: 'utf8', env: { ...process.env, AUTOSCALE_GEMM_KPASS: kpass }, maxBuffer: 1 << 26,
+      cwd: repoRoot, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26,
     });
     t.is(child.status, 0, child.stderr);
     return JSON.parse(child.stdout) as string[];
   };
-  const passes = run('1');
-  const onePass = run('0');
+  const passes = run({ AUTOSCALE_GEMM_KPASS: '1' });
+  const onePass = run({ AUTOSCALE_GEMM_KPASS: '0' });
+  // the software prefetches (micro_tile) are hints: off, the bits are the same
+  const noPrefetch = run({ AUTOSCALE_GEMM_PREFETCH: '0' });
   rmSync(dir, { recursive: true, force: true });
   t.is(passes.length, 3);
   passes.forEach((b, i) => t.is(b, onePass[0], `${i + 1} thread(s) in passes against 1 thread in one pass`));
   onePass.forEach((b, i) => t.is(b, onePass[0], `${i + 1} thread(s) in one pass`));
+  noPrefetch.forEach((b, i) => t.is(b, onePass[0], `${i + 1} thread(s) without software prefetches`));
 });
 
 // ---- denormals ----
