@@ -36,7 +36,7 @@ constexpr int NR = 2 * W;  // the register tile is MR rows x 2 vectors (simd.h)
 
 // Blocking: B is packed once per GEMM call (each element exactly once) into KC-deep panels of
 // NR-wide strips, shared by all threads; when B is large it is done in column chunks of at most
-// B_CHUNK_FLOATS, and when C has few rows (the weight gradient at a small OC) in passes over K of
+// B_CHUNK_FLOATS, and in the weight gradient (small C, large B) in passes over K of
 // as many panels as fit half of L2 (kpass in gemm). (When B's rows are contiguous, N is a whole
 // number of strips and B is small, the strips are read in place instead, with B's row stride: no
 // packing at all.) Then the chunk's C is split into
@@ -283,7 +283,7 @@ void pack_a_group(float* q, Strided A, int k0, int kc, int is, int M) {
 // (bias (N) nullable). Each element of C is summed over k in the same order (panel by panel, an
 // FMA chain within a panel) whatever the thread count and task split.
 void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accumulate, int M, int N,
-          int K, int threads, ScratchArena* arena) {
+          int K, int threads, ScratchArena* arena, bool k_passes = false) {
   assert((A.rs == 1 || A.cs == 1) && "gemm reads A in place: its rows or its columns must be contiguous");
   const Blocking& blk = blocking();
   const int KC = blk.kc, NB = blk.nb;
@@ -311,16 +311,20 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   // measurably help there, so they stay in place. The sums run in the same order either way.
   const bool pack_a =
       A.rs == 1 && A.cs != 1 && ((size_t)A.cs * sizeof(float)) % 4096 == 0 && pack_a_enabled();
-  // Rows of K packed per pass: all of them, or, when the chunk's packed B would not fit in half of L2 and C is small
-  // (at most 4 MC rows: the weight gradient at a small OC, whose B is the layer's input over every token), whole
-  // panels that do. Each pass packs its panels and then runs every task over them while they are still in L2; in one
-  // pass, each row block streams all of packed B back from L3. With many rows of C the passes would stream C instead
-  // (cpu-c's LM head dweight, 4096 rows: 0.92x), hence the bound on M. Measured on a Zen 4, 1 thread, 3 interleaved
-  // repetitions (bench/RESULTS.md): fcproj dweight 1.01-1.13x, the other dweights with M <= 384 1.00-1.11x.
-  // The panels and their order are the same, so the results are bit-identical either way.
+  // Rows of K packed per pass: all of them, or, in the weight gradient (`k_passes`: B is the layer's input over every
+  // token, C a weight) when the chunk's packed B would not fit in half of L2 and its C in 8 L2s, whole panels that do.
+  // Each pass packs its panels and then runs every task over them while they are still in L2; in one pass, each row
+  // block streams all of packed B back from L3. Each pass reads and writes the chunk's C instead, hence the bound on C
+  // (a GPT-2 LM head's gradient, 154 MB, stays in one pass). Measured on a Zen 4, 1 thread, interleaved repetitions
+  // (bench/RESULTS.md): fcproj dweight 1.01-1.13x; the dweights with M (= OC) 512-4096 (cpu-a fc, cpu-b qkv and fc,
+  // cpu-c qkv, fc and LM head), which the first rule (M <= 4 MC) left in one pass, 1.02-1.10x. Forward products stay in
+  // one pass: their C is tokens x features, and at cpu-c's attproj and fcproj (weights of 0.6 and 2.4 MB, C of 3 MB)
+  // passes slowed evaluation by 2-4%. The panels and their order are the same, so the results are bit-identical either
+  // way.
   const size_t packed_row = simd::round_up(chunk, NR);  // floats per k row of packed B
   int kpass = K;
-  if (!b_in_place && k_passes_enabled() && M <= 4 * blk.max_mc && K * packed_row * sizeof(float) > blk.l2 / 2)
+  if (k_passes && !b_in_place && k_passes_enabled() && K * packed_row * sizeof(float) > blk.l2 / 2 &&
+      (size_t)M * packed_row * sizeof(float) <= 8 * blk.l2)
     kpass = std::min(K, std::max(1, (int)(blk.l2 / 2 / (packed_row * sizeof(float)) / KC)) * KC);
   const size_t b_floats = b_in_place ? 0 : (size_t)kpass * packed_row,
                a_floats = (size_t)KC * (pack_a ? simd::round_up(mc, MR) : MR);
@@ -417,7 +421,7 @@ void matmul_backward_cpu(float* dinp, float* dweight, float* dbias, const float*
   if (dinp)
     gemm(dinp, C, Strided{dout, OC, 1}, Strided{weight, C, 1}, nullptr, !overwrite_dinp, N, C, OC, threads, scratch);
   // dweight (OC,C) += dout^T (OC,N) @ inp (N,C); A(o, n) = dout[n*OC + o]
-  gemm(dweight, C, Strided{dout, 1, OC}, Strided{inp, C, 1}, nullptr, true, OC, C, N, threads, scratch);
+  gemm(dweight, C, Strided{dout, 1, OC}, Strided{inp, C, 1}, nullptr, true, OC, C, N, threads, scratch, true);
   if (dbias) {
     const int blocks = (OC + kBiasBlock - 1) / kBiasBlock;
 #pragma omp parallel for num_threads(threads) schedule(static)
