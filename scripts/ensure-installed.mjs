@@ -16,7 +16,9 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function run(what, command, args) {
   console.error(`[autoscale-lm] ${what}...`);
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  // the build's output goes to stderr with the progress: stdout carries only the command's result
+  // (`npm start > result.txt` holds the demo's answer, not cmake's log)
+  const result = spawnSync(command, args, { cwd: root, stdio: ['inherit', 2, 'inherit'] });
   if (result.status !== 0) {
     console.error(`[autoscale-lm] ${what} failed; see the output above (README.md, section "Building")`);
     process.exit(result.status ?? 1);
