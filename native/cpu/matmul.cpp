@@ -153,13 +153,15 @@ struct Strided {  // X(i, j) = p[i * rs + j * cs]
 // the loads are plain base + offset addressing. `first` overwrites C with acc (+ bias[j] when
 // bias is given) instead of accumulating.
 //
-// Software prefetches (`prefetch`), measured on a Zen 4, 1 thread (bench/RESULTS.md):
+// Software prefetches (prefetch_c, prefetch_a), measured on a Zen 4, 1 thread (bench/RESULTS.md):
 // - C's tile at the start, for writing: its rows are MR distant lines that the hardware does not
-//   fetch before the stores at the end; with C larger than the caches each tile waited on memory
-//   (cpu-a fcproj dinp, C = 4096 x 512 over K = 128: 0.78x OpenBLAS without, 0.96x with).
-// - A's columns kPrefetchK steps ahead when A is read in place with its columns contiguous (A =
-//   dout^T in the weight gradient, MR floats at OC's stride): at a stride of 2 KB the kc lines of a group fall in 2 of L1's sets and
-//   are fetched again from L2 at every tile (cpu-a fc dweight 0.86x without, 1.00x with).
+//   fetch before the loads and stores at the end; with C larger than the caches each tile waited
+//   on memory (cpu-a fcproj dinp, C = 4096 x 512 over K = 128: 0.73-0.82x OpenBLAS without,
+//   0.88-0.96x with).
+// - A's columns kPrefetchK steps ahead when A is read in place with its columns contiguous
+//   (A = dout^T in the weight gradient, MR floats at OC's stride): at a stride of 2 KB a group's
+//   kc lines fall in 2 of L1's sets and come from L2 again at every tile (cpu-a fc dweight
+//   0.86-0.89x without, 0.95-1.03x with).
 // They change no arithmetic.
 constexpr int kPrefetchK = 16;
 enum class ALayout { ColumnsContiguous, RowsContiguous };
@@ -316,11 +318,11 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   // Each pass packs its panels and then runs every task over them while they are still in L2; in one pass, each row
   // block streams all of packed B back from L3. Each pass reads and writes the chunk's C instead, hence the bound on C
   // (a GPT-2 LM head's gradient, 154 MB, stays in one pass). Measured on a Zen 4, 1 thread, interleaved repetitions
-  // (bench/RESULTS.md): fcproj dweight 1.01-1.13x; the dweights with M (= OC) 512-4096 (cpu-a fc, cpu-b qkv and fc,
-  // cpu-c qkv, fc and LM head), which the first rule (M <= 4 MC) left in one pass, 1.02-1.10x. Forward products stay in
-  // one pass: their C is tokens x features, and at cpu-c's attproj and fcproj (weights of 0.6 and 2.4 MB, C of 3 MB)
-  // passes slowed evaluation by 2-4%. The panels and their order are the same, so the results are bit-identical either
-  // way.
+  // (bench/RESULTS.md): fcproj dweight 1.01-1.13x; the dweights with M (= OC) 512-1536 (cpu-a fc, cpu-b qkv and fc,
+  // cpu-c qkv and fc) 1.00-1.15x, cpu-c's LM head (M 4096) 1.01-1.10x. Forward products stay in one pass: their C is
+  // tokens x features, which every pass would stream again (cpu-c's attproj and fcproj: C of 3 MB against weights of
+  // 0.6 and 2.4 MB; a trial with passes there read evaluation 2-4% slower, about this machine's noise). The panels and
+  // their order are the same, so the results are bit-identical either way.
   const size_t packed_row = simd::round_up(chunk, NR);  // floats per k row of packed B
   int kpass = K;
   if (k_passes && !b_in_place && k_passes_enabled() && K * packed_row * sizeof(float) > blk.l2 / 2 &&
