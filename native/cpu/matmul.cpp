@@ -1,7 +1,7 @@
 // Fully connected layer (PyTorch Linear layout), all three products through one blocked GEMM.
 // inp (N,C); weight (OC,C); bias (OC) nullable; out (N,OC) = inp @ weight^T + bias.
 // Backward: dout (N,OC); dinp (N,C) += dout @ weight; dweight (OC,C) += dout^T @ inp;
-// dbias (OC) += sum_n dout. dinp and dbias are nullable.
+// dbias (OC) += sum_n dout. dinp, dweight and dbias are nullable.
 //
 // The GEMM: C (M,N) = A (M,K) @ B (K,N), A and B read through strides so no operand is ever
 // transposed as a whole; the three products of a Linear layer are three stride patterns of it.
@@ -423,7 +423,8 @@ void matmul_backward_cpu(float* dinp, float* dweight, float* dbias, const float*
   if (dinp)
     gemm(dinp, C, Strided{dout, OC, 1}, Strided{weight, C, 1}, nullptr, !overwrite_dinp, N, C, OC, threads, scratch);
   // dweight (OC,C) += dout^T (OC,N) @ inp (N,C); A(o, n) = dout[n*OC + o]
-  gemm(dweight, C, Strided{dout, 1, OC}, Strided{inp, C, 1}, nullptr, true, OC, C, N, threads, scratch, true);
+  if (dweight)
+    gemm(dweight, C, Strided{dout, 1, OC}, Strided{inp, C, 1}, nullptr, true, OC, C, N, threads, scratch, true);
   if (dbias) {
     const int blocks = (OC + kBiasBlock - 1) / kBiasBlock;
 #pragma omp parallel for num_threads(threads) schedule(static)

@@ -57,7 +57,8 @@ std::string gemm_blocking_description();
 
 void matmul_forward_cpu(float* out, const float* inp, const float* weight, const float* bias, int N,
                         int C, int OC, int threads, ScratchArena* scratch = nullptr);
-// overwrite_dinp: dinp = dout @ weight instead of +=
+// overwrite_dinp: dinp = dout @ weight instead of +=. dinp, dweight and dbias are each nullable (a benchmark times
+// dinp alone with dweight null).
 void matmul_backward_cpu(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* weight, int N, int C, int OC, int threads, ScratchArena* scratch = nullptr,
                          bool overwrite_dinp = false);
