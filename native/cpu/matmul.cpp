@@ -290,11 +290,15 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   const Blocking& blk = blocking();
   const int KC = blk.kc, NB = blk.nb;
   const bool prefetch = prefetch_enabled();
-  // B read in place: rows contiguous, every strip whole (no zero padding needed) and all of B
-  // within a quarter of L2. (A larger B read in place, strips of 2 cache lines per row at B's row
-  // stride, ran at 0.6-0.8x of the packed speed at the cpu-b/c shapes.)
-  const bool b_in_place =
-      B.cs == 1 && N % NR == 0 && (size_t)K * (size_t)B.rs * sizeof(float) <= blk.l2 / 4;
+  // B read in place: rows contiguous, every strip whole (no zero padding needed), all of B within
+  // a quarter of L2, and a strip's row at least 2 cache lines (512-bit vectors). (A larger B read
+  // in place, strips of 2 cache lines per row at B's row stride, ran at 0.6-0.8x of the packed
+  // speed at the cpu-b/c shapes. With 256-bit vectors a strip's row is one line, and in place the
+  // AVX2 build on a Zen 4 ran cpu-a fcproj dinp at 0.82x OpenBLAS against 1.04-1.06x packed, the
+  // demo's dweights at 0.86-0.94x against 0.99-1.09x; with AVX-512 in place is the faster: demo
+  // dweights 1.14-1.21x against 1.10-1.12x.) Where B is read does not change the sums.
+  const bool b_in_place = NR * sizeof(float) >= 128 && B.cs == 1 && N % NR == 0 &&
+                          (size_t)K * (size_t)B.rs * sizeof(float) <= blk.l2 / 4;
   // columns per chunk (packed B holds all K rows of them): a multiple of NB so that tasks never
   // straddle chunks
   int chunk = b_in_place ? simd::round_up(N, NR)
