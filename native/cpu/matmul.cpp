@@ -313,10 +313,15 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
   // weight gradient at a power-of-two OC, e.g. cpu-c's LM head: 4096 floats) is packed per task and
   // panel, all its groups at once. Read in place, a group's kc lines all fall in the same L1 sets
   // (and alias in the store buffer): on the Intel machine of bench/RESULTS.md that product ran at
-  // 0.36-0.42x OpenBLAS in place and 0.69-0.76x packed (1 thread). At other strides packing did not
-  // measurably help there, so they stay in place. The sums run in the same order either way.
+  // 0.36-0.42x OpenBLAS in place and 0.69-0.76x packed (1 thread). With 256-bit vectors (MR 6, a k
+  // step of 6 cycles to hide the lines' latency instead of 16) a multiple of 2 KB is packed too:
+  // those lines fall in 2 sets. Measured on a Zen 4, 1 thread: the AVX2 build's cpu-a fc dweight
+  // (OC 512) 0.88-0.91x in place, 1.03-1.04x packed, cpu-c fc (OC 1536) 0.84x and 0.96-0.97x; with
+  // AVX-512 the same rule cost cpu-c fc 6% (0.98x against 1.04x), so there it stays at 4 KB. The
+  // sums run in the same order either way.
+  const size_t pack_a_stride = W == 8 ? 2048 : 4096;  // bytes
   const bool pack_a =
-      A.rs == 1 && A.cs != 1 && ((size_t)A.cs * sizeof(float)) % 4096 == 0 && pack_a_enabled();
+      A.rs == 1 && A.cs != 1 && ((size_t)A.cs * sizeof(float)) % pack_a_stride == 0 && pack_a_enabled();
   // Rows of K packed per pass: all of them, or, in the weight gradient (`k_passes`: B is the layer's input over every
   // token, C a weight) when the chunk's packed B would not fit in half of L2 and its C in 8 L2s, whole panels that do.
   // Each pass packs its panels and then runs every task over them while they are still in L2; in one pass, each row
