@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
     for (auto* v : {&inp, &w, &dout})
       for (float& x : *v) x = nd(rng);
     const double flops = 2.0 * s.N * s.C * s.OC;
-    std::vector<double> of, bf, ow, bw, ob, bb;
+    std::vector<double> of, bf, ow, bw, oi, bi;
     ScratchArena arena;  // as the CPU backend passes its own: packing buffers are reused between calls
     auto ours_fwd = [&] { matmul_forward_cpu(out.data(), inp.data(), w.data(), nullptr, s.N, s.C, s.OC, threads, &arena); };
     auto blas_fwd = [&] {
@@ -121,10 +121,10 @@ int main(int argc, char** argv) {
       const double a = seconds(ours_fwd), b = seconds(blas_fwd), c = seconds(ours_dw), d = seconds(blas_dw),
                    e = seconds(ours_di), f = seconds(blas_di);
       if (r == 0) continue;
-      of.push_back(a), bf.push_back(b), ow.push_back(c), bw.push_back(d), ob.push_back(e), bb.push_back(f);
+      of.push_back(a), bf.push_back(b), ow.push_back(c), bw.push_back(d), oi.push_back(e), bi.push_back(f);
     }
     const double tof = median(of), tbf = median(bf), tow = median(ow), tbw = median(bw);
-    const double toi = median(ob), tbi = median(bb);
+    const double toi = median(oi), tbi = median(bi);
     const struct {
       const char* product;
       double ours, blas;

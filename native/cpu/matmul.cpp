@@ -349,6 +349,8 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
     for (int j0 = 0; j0 < N; j0 += chunk) {
       const int nc = std::min(chunk, N - j0);
       const int ncp = simd::round_up(nc, NR), strips = ncp / NR;
+      // the chunk's strips split evenly between its column blocks (384 columns: 2 x 192, not 320 + 64)
+      const int col_blocks = (nc + NB - 1) / NB, block_strips = (strips + col_blocks - 1) / col_blocks;
       for (int kk0 = 0; kk0 < K; kk0 += kpass) {
         const int kk1 = std::min(K, kk0 + kpass);
         const int panels = (kk1 - kk0 + KC - 1) / KC;
@@ -361,8 +363,6 @@ void gemm(float* c, long ldc, Strided A, Strided B, const float* bias, bool accu
               pack_b_strip(bpack + (size_t)(k0 - kk0) * ncp + (size_t)s * kc * NR, B, k0, kc, j0 + s * NR, N);
             }
         }
-        // the chunk's strips split evenly between its column blocks (384 columns: 2 x 192, not 320 + 64)
-        const int col_blocks = (nc + NB - 1) / NB, block_strips = (strips + col_blocks - 1) / col_blocks;
 #pragma omp for schedule(dynamic) collapse(2)
         for (int rb = 0; rb < row_blocks; rb++)
           for (int cb = 0; cb < col_blocks; cb++) {
