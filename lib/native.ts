@@ -91,7 +91,8 @@ export interface CudaDevice {
 export interface BackendInfo {
   version: string;
   backends: {
-    cpu: { available: true; threads: number };
+    /** gemm: the CPU GEMM's blocking, chosen from this machine's cache sizes and the build's vector width. */
+    cpu: { available: true; threads: number; gemm: string };
     cuda: { compiled: boolean; available: boolean; devices: CudaDevice[]; reason?: string };
   };
 }

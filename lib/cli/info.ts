@@ -16,7 +16,7 @@ export function registerInfoCommand(program: Command): void {
       const cuda = info.backends.cuda;
       const lines = [
         `autoscale-lm ${info.version}`,
-        `cpu:  available, ${info.backends.cpu.threads} threads`,
+        `cpu:  available, ${info.backends.cpu.threads} threads; GEMM blocking ${info.backends.cpu.gemm}`,
         `cuda: ${cuda.compiled ? 'compiled in' : 'not compiled in'}; ` +
           (cuda.available
             ? `${cuda.devices.length} device(s): ${cuda.devices.map((d) => `#${d.index} ${d.name}`).join(', ')}`

@@ -85,21 +85,34 @@ int round_down(long x, int m, int lo, int hi) {
   return (int)std::max<long>(lo, std::min<long>(hi, r));
 }
 
+// AUTOSCALE_GEMM_CACHES="L1D_KB,L2_KB" (e.g. "48,2048") chooses the blocking as a machine with those caches would: for
+// tests that run every blocking an x86 machine may choose on the one they have (results are checked, not speed), and for
+// benchmarks that compare blockings. Malformed or out-of-range values (L1d 4 KB-1 MB, L2 64 KB-64 MB) are ignored.
+void caches_from_env(size_t& l1, size_t& l2) {
+  const char* env = std::getenv("AUTOSCALE_GEMM_CACHES");
+  long a = 0, b = 0;
+  char end = 0;
+  if (!env || std::sscanf(env, "%ld,%ld%c", &a, &b, &end) != 2 || a < 4 || a > 1024 || b < 64 || b > 65536) return;
+  l1 = (size_t)a * 1024;
+  l2 = (size_t)b * 1024;
+}
+
 Blocking choose_blocking() {
-  const size_t l1 = cache_bytes(
+  size_t l1 = cache_bytes(
 #if defined(_SC_LEVEL1_DCACHE_SIZE)
       _SC_LEVEL1_DCACHE_SIZE,
 #else
       -1,
 #endif
       "/sys/devices/system/cpu/cpu0/cache/index0/size", 32 * 1024);
-  const size_t l2 = cache_bytes(
+  size_t l2 = cache_bytes(
 #if defined(_SC_LEVEL2_CACHE_SIZE)
       _SC_LEVEL2_CACHE_SIZE,
 #else
       -1,
 #endif
       "/sys/devices/system/cpu/cpu0/cache/index2/size", 512 * 1024);
+  caches_from_env(l1, l2);
   Blocking b;
   b.l1 = l1;
   b.l2 = l2;

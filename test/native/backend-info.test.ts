@@ -1,5 +1,5 @@
 // backendInfo() and `autoscale info --json`: the version and the compute backends, in one
-// documented shape: {version, backends: {cpu: {available, threads}, cuda: {compiled, available,
+// documented shape: {version, backends: {cpu: {available, threads, gemm}, cuda: {compiled, available,
 // devices: [{index, name, totalMemory, computeCapability}], reason?}}}.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -18,6 +18,9 @@ function assertShape(t: import('ava').ExecutionContext, info: BackendInfo): void
   const { cpu, cuda } = info.backends;
   t.is(cpu.available, true);
   t.true(Number.isInteger(cpu.threads) && cpu.threads >= 1);
+  t.deepEqual(Object.keys(cpu).sort(), ['available', 'gemm', 'threads']);
+  // the GEMM's blocking, chosen from this machine's caches (matmul.cpp)
+  t.regex(cpu.gemm, /^L1d \d+ KB, L2 \d+ KB, \d+-bit vectors: MR \d+, NR \d+, KC \d+, MC <= \d+, NB \d+$/);
   t.is(typeof cuda.compiled, 'boolean');
   t.is(cuda.available, cuda.devices.length > 0, 'available exactly when a device is listed');
   if (!cuda.compiled) t.false(cuda.available, 'no devices without the CUDA backend');
@@ -64,5 +67,5 @@ test('`autoscale info --json` says CUDA is not compiled in for a CPU-only (node-
 test('`autoscale info` prints a human summary', (t) => {
   const result = spawnSync(process.execPath, ['--import', 'tsx', 'lib/cli.ts', 'info'], { cwd: root, encoding: 'utf8', env: process.env });
   t.is(result.status, 0, result.stderr);
-  t.regex(result.stdout, new RegExp(`^autoscale-lm ${version.replace(/\./g, '\\.')}\\ncpu: {2}available, \\d+ threads\\ncuda: `));
+  t.regex(result.stdout, new RegExp(`^autoscale-lm ${version.replace(/\./g, '\\.')}\\ncpu: {2}available, \\d+ threads; GEMM blocking L1d \\d+ KB, [^\\n]+\\ncuda: `));
 });

@@ -20,9 +20,9 @@ import { fileURLToPath } from 'node:url';
 
 import { backendInfo, runOp } from '../../lib/native.js';
 import { assertClose, type Tolerance } from './compare.js';
+import { LONG_SUM, MATMUL_SHAPES } from './matmul-shapes.js';
 import * as ref from './reference.js';
 
-const LONG_SUM: Tolerance = { atol: 1e-3, rtol: 1e-4 };
 const ATTENTION: Tolerance = { atol: 2e-4, rtol: 1e-4 };
 const ELEMENTWISE: Tolerance = { atol: 1e-6, rtol: 1e-5 };
 const f64 = (x: ref.Vec) => Float64Array.from(x);
@@ -38,19 +38,6 @@ const cpuTest = haveCpu ? test : test.skip;
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // ---- GEMM ----
-
-// [N, C, OC] = rows, inner dimension, outputs of a Linear layer; what each one exercises
-const MATMUL_SHAPES: Array<[number, number, number, string]> = [
-  [1, 1, 1, 'a single element'],
-  [13, 300, 37, 'K past one 256-deep panel, rows and columns not whole tiles'],
-  [97, 17, 290, 'two column tasks (NB = 256) and a ragged last one'],
-  [9, 33, 65, 'one row group short of MR, columns one past a vector'],
-  [200, 64, 96, 'rows split over several tasks with a partial last group'],
-  [5, 1030, 4100, 'packed B over 4M floats: the forward and dinp products run in two chunks'],
-  [70, 50, 1024, "dweight's A (dout^T, a 4 KB column stride) packed per task, 2 column blocks of 32"],
-  // K = 6000 sums in dweight: typical fp32 error ~ sqrt(K) u |sum| ~ 4e-4, within LONG_SUM (8e-3 at |sum| ~ 77)
-  [6000, 96, 40, "dweight's B (the input over 6000 tokens, 2.3 MB) packed in passes of whole panels, a ragged last one"],
-];
 
 for (const [N, C, OC, what] of MATMUL_SHAPES) {
   cpuTest(`matmul forward and backward match float64 at N=${N} C=${C} OC=${OC} (${what})`, (t) => {
