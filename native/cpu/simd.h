@@ -78,6 +78,25 @@ inline vec exp_approx(vec x) {
   return p * (vec)bits;
 }
 
+// Transposes the W x W block x[0..W) in registers (x[r][j] <-> x[j][r]): log2(W) stages, the stage of distance D
+// swapping the off-diagonal D x D blocks of every 2D x 2D block with two-vector shuffles of constant masks.
+template <int D>
+inline void transpose_stage(vec* x) {
+  ivec lo, hi;  // row r takes lanes j & D from row r + D; row r + D takes the other lanes from row r
+  for (int j = 0; j < W; j++) {
+    lo[j] = (j & D) ? W + j - D : j;
+    hi[j] = (j & D) ? W + j : j + D;
+  }
+  for (int r = 0; r < W; r++)
+    if (!(r & D)) {
+      const vec a = x[r], b = x[r + D];
+      x[r] = __builtin_shuffle(a, b, lo);
+      x[r + D] = __builtin_shuffle(a, b, hi);
+    }
+  if constexpr (D > 1) transpose_stage<D / 2>(x);
+}
+inline void transpose(vec* x) { transpose_stage<W / 2>(x); }
+
 // A vector's lanes widened to double, in two halves (for sums that must not lose digits).
 typedef float half_vec __attribute__((vector_size(W / 2 * sizeof(float)), aligned(sizeof(float))));
 typedef double dvec __attribute__((vector_size(W / 2 * sizeof(double)), aligned(sizeof(double))));
