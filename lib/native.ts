@@ -91,8 +91,12 @@ export interface CudaDevice {
 export interface BackendInfo {
   version: string;
   backends: {
-    /** gemm: the CPU GEMM's blocking, chosen from this machine's cache sizes and the build's vector width. */
-    cpu: { available: true; threads: number; gemm: string };
+    /**
+     * gemm: the CPU GEMM's blocking, chosen from this machine's cache sizes and the build's vector width. gemmKc: its
+     * panel depth, which fixes the order of the GEMM's sums: one addon binary trains to other bits where it differs
+     * (a machine with another L1d size), so CPU run keys include it.
+     */
+    cpu: { available: true; threads: number; gemm: string; gemmKc: number };
     cuda: { compiled: boolean; available: boolean; devices: CudaDevice[]; reason?: string };
   };
 }

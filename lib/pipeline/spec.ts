@@ -3,7 +3,7 @@
 // exactly what is run.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { addonCandidates } from '../native.js';
+import { addonCandidates, backendInfo } from '../native.js';
 import type { PipelineConfig } from '../pipeline-config.js';
 
 /** Bumped whenever what a proxy run computes changes (trainer loop, schedule, sampler): old results stop matching. */
@@ -15,7 +15,11 @@ export interface ProxyRunSpec {
   format: number;
   /** Package version. */
   version: string;
-  /** sha256 (first 16 hex) of the native addon binary: a rebuilt trainer (new kernels, new float rounding) gets new keys. */
+  /**
+   * What the trainer is (nativeResultId): sha256 (first 16 hex) of the native addon binary, so a rebuilt trainer (new
+   * kernels, new float rounding) gets new keys; for CPU runs followed by "+kc" and the GEMM's panel depth, which the
+   * same binary chooses from the machine's L1d and which fixes the order of its sums.
+   */
   native: string;
   /** PreparedData.key: the exact training and held-out tokens. */
   data: string;
@@ -45,6 +49,16 @@ export function nativeBuildId(): string {
 }
 
 /**
+ * The trainer a run's result depends on: nativeBuildId(), and for the CPU backend "+kc<KC>", the GEMM's panel depth
+ * on this machine (backendInfo().backends.cpu.gemmKc). One binary sums the GEMM's products in panels of KC, chosen from
+ * the L1d size, so on a machine with another L1d (32 KB: 256; 48 KB: 384 with AVX-512) it trains to other bits.
+ */
+export function nativeResultId(backend: 'cpu' | 'cuda'): string {
+  const build = nativeBuildId();
+  return backend === 'cpu' && build !== 'none' ? `${build}+kc${backendInfo().backends.cpu.gemmKc}` : build;
+}
+
+/**
  * The part of the spec a config fixes for all its runs, given the prepared data and the resolved backend.
  * Checkpoint cadence and evaluation points of the config are left out: they do not change a run's result
  * (evalPoints is set per run by makeSpec, as validation runs evaluate more often).
@@ -62,7 +76,7 @@ export function sharedSpec(
     kind: 'proxy-run',
     format: PROXY_RUN_FORMAT,
     version,
-    native: nativeBuildId(),
+    native: nativeResultId(backend),
     data: data.key,
     vocabSize: data.vocabSize,
     model: config.model,

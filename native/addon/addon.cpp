@@ -1,7 +1,7 @@
 // The autoscale-lm native addon: module registration and backend discovery. The only folder
 // that includes napi.h; everything below it (model, backends) knows nothing of Node.
 //   Model          the GPT proxy trainer (model_object.cpp, model_workers.cpp)
-//   backendInfo()  { cpu: {available, threads, gemm}, cuda: {compiled, available, devices, reason?} }
+//   backendInfo()  { cpu: {available, threads, gemm, gemmKc}, cuda: {compiled, available, devices, reason?} }
 //   runOp, opTable, opTensorSizes   the backend op table, for the op tests (ops.cpp)
 #include <napi.h>
 
@@ -28,6 +28,7 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
     cpu.Set("available", Napi::Boolean::New(env, true));
     cpu.Set("threads", Napi::Number::New(env, cpu_hardware_threads()));
     cpu.Set("gemm", gemm_blocking_description());
+    cpu.Set("gemmKc", Napi::Number::New(env, gemm_panel_depth()));
 
     const std::vector<DeviceInfo> devices = cuda_devices();
     Napi::Array devices_js = Napi::Array::New(env, devices.size());

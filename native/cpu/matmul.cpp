@@ -425,6 +425,8 @@ constexpr int kBiasBlock = 64;  // output channels per task in the bias gradient
 
 }  // namespace
 
+int gemm_panel_depth() { return blocking().kc; }
+
 std::string gemm_blocking_description() {
   const Blocking& b = blocking();
   return "L1d " + std::to_string(b.l1 / 1024) + " KB, L2 " + std::to_string(b.l2 / 1024) + " KB, " +

@@ -54,6 +54,10 @@ void layernorm_backward_cpu(float* dinp, float* dweight, float* dbias, const flo
 
 // The GEMM's blocking on this machine and the cache sizes it was chosen from, for benchmarks.
 std::string gemm_blocking_description();
+// The GEMM's panel depth KC (from the L1d size, or AUTOSCALE_GEMM_CACHES / AUTOSCALE_GEMM_KC): every element of C is
+// summed panel by panel, so KC fixes the order of the sums, and one binary gives other bits on a machine with another
+// L1d. Part of the CPU runs' key (lib/pipeline/spec.ts).
+int gemm_panel_depth();
 
 void matmul_forward_cpu(float* out, const float* inp, const float* weight, const float* bias, int N,
                         int C, int OC, int threads, ScratchArena* scratch = nullptr);

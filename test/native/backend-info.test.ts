@@ -1,5 +1,5 @@
 // backendInfo() and `autoscale info --json`: the version and the compute backends, in one
-// documented shape: {version, backends: {cpu: {available, threads, gemm}, cuda: {compiled, available,
+// documented shape: {version, backends: {cpu: {available, threads, gemm, gemmKc}, cuda: {compiled, available,
 // devices: [{index, name, totalMemory, computeCapability}], reason?}}}.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -18,8 +18,9 @@ function assertShape(t: import('ava').ExecutionContext, info: BackendInfo): void
   const { cpu, cuda } = info.backends;
   t.is(cpu.available, true);
   t.true(Number.isInteger(cpu.threads) && cpu.threads >= 1);
-  t.deepEqual(Object.keys(cpu).sort(), ['available', 'gemm', 'threads']);
-  // the GEMM's blocking, chosen from this machine's caches (matmul.cpp)
+  t.deepEqual(Object.keys(cpu).sort(), ['available', 'gemm', 'gemmKc', 'threads']);
+  // the GEMM's blocking, chosen from this machine's caches (matmul.cpp), and its panel depth (part of CPU run keys)
+  t.true(Number.isInteger(cpu.gemmKc) && cpu.gemm.includes(`KC ${cpu.gemmKc},`));
   t.regex(cpu.gemm, /^L1d \d+ KB, L2 \d+ KB, \d+-bit vectors: MR \d+, NR \d+, KC \d+, MC <= \d+, NB \d+$/);
   t.is(typeof cuda.compiled, 'boolean');
   t.is(cuda.available, cuda.devices.length > 0, 'available exactly when a device is listed');

@@ -1,7 +1,7 @@
 // The queue runner against a real Redis (started here on a free port, with a password): a pipeline through
 // worker processes writes the local runner's compositions bit for bit; a NaN run fails once and is not
 // retried; a run much longer than the lock keeps it; a worker whose data or build differs from the spec's
-// refuses with both named; a wrong password fails at once; no log line shows the password.
+// (or whose GEMM panel depth differs) refuses with both named; a wrong password fails at once; no log line shows the password.
 import test from 'ava';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -238,15 +238,16 @@ serial('a worker whose corpus differs from the coordinator\'s refuses the run wi
   }
 });
 
-serial('a worker of another build refuses a run with both builds named, and it is not retried', async (t) => {
-  const { raw, dir } = tinySetup({ validation: null, runner: { redis: redis.url, queue: 'build' } });
+/** Plans one run as if the coordinator's trainer were `native` (the spec names it, and so does its key) and gives it to a
+ * worker of this build: the registry's record of the refused run and the worker's log. */
+async function refusedBy(t: import('ava').ExecutionContext, queue: string, native: (own: string) => string) {
+  const { raw, dir } = tinySetup({ validation: null, runner: { redis: redis.url, queue } });
   const setup = await setUp(parsePipelineConfig(raw), {}, () => undefined);
   const planned = trainSlot(setup, { digits: 2000, words: 1000 }, 0, 2);
-  // As if the coordinator ran another addon binary: the spec names it, and so does its key.
-  const spec = { ...planned.spec, native: '0123456789abcdef' };
+  const spec = { ...planned.spec, native: native(planned.spec.native) };
   const slot = { ...planned, spec, key: runKey(spec) };
   const lines: string[] = [];
-  const worker = await startQueueWorker({ redis: redis.url, queue: 'build', backend: 'cpu', concurrency: 1, threads: 1, name: 'this-build', log: (line) => lines.push(line) });
+  const worker = await startQueueWorker({ redis: redis.url, queue, backend: 'cpu', concurrency: 1, threads: 1, name: 'this-build', log: (line) => lines.push(line) });
   const registry = openRegistry(path.join(dir, 'cache', 'runs.sqlite'));
   try {
     const outcome = await queueSlots([slot], {
@@ -261,17 +262,37 @@ serial('a worker of another build refuses a run with both builds named, and it i
       retryFailed: false,
       progressEverySeconds: 10,
       data: { config: setup.dataConfig, cacheDir: setup.dataCacheDir },
-      queue: { redis: redis.url, queue: 'build' },
+      queue: { redis: redis.url, queue },
     });
     t.is(outcome.failed, 1);
-    const record = registry.get(slot.key)!;
-    t.like(record, { status: 'failed', errorCode: 'ERR_WORKER_BUILD', attempts: 1, worker: 'this-build' });
-    t.regex(record.error ?? '', new RegExp(`addon 0123456789abcdef, this worker is [^ ]+ with addon ${planned.spec.native}`));
-    t.false(lines.some((l) => l.startsWith('[job] start')), 'nothing was trained');
+    return { own: planned.spec.native, record: registry.get(slot.key)!, lines };
   } finally {
     registry.close();
     await worker.close();
   }
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+serial('a worker of another build refuses a run with both builds named, and it is not retried', async (t) => {
+  const { own, record, lines } = await refusedBy(t, 'build', () => '0123456789abcdef');
+  t.like(record, { status: 'failed', errorCode: 'ERR_WORKER_BUILD', attempts: 1, worker: 'this-build' });
+  t.regex(record.error ?? '', new RegExp(`addon 0123456789abcdef, this worker is [^ ]+ with addon ${escape(own)}`));
+  t.false(lines.some((l) => l.startsWith('[job] start')), 'nothing was trained');
+});
+
+serial('a worker whose CPU GEMM sums in panels of another depth (another L1d, the same addon) refuses, naming the setting that fixes it', async (t) => {
+  // CPU run keys name the addon and the GEMM's KC: the same binary on a machine with another L1d trains to other bits
+  const { own, record, lines } = await refusedBy(t, 'kc', (native) => {
+    const [build, kc] = native.split('+kc');
+    t.regex(kc ?? '', /^\d+$/, `a CPU spec names the GEMM's KC: ${native}`);
+    return `${build}+kc${kc === '128' ? 256 : 128}`;
+  });
+  const other = own.endsWith('+kc128') ? 256 : 128;
+  t.like(record, { status: 'failed', errorCode: 'ERR_WORKER_BUILD', attempts: 1, worker: 'this-build' });
+  t.regex(record.error ?? '', new RegExp(`planned where the CPU GEMM sums in panels of KC ${other}, this worker's are KC ${own.split('+kc')[1]}`));
+  t.regex(record.error ?? '', new RegExp(`AUTOSCALE_GEMM_KC=${other}`));
+  t.false(lines.some((l) => l.startsWith('[job] start')), 'nothing was trained');
 });
 
 serial('a wrong Redis password fails the coordinator and the worker at once, and neither prints it', async (t) => {
