@@ -19,7 +19,8 @@ void attention_backward_old(float* dqkv, const float* dout, const float* qkv, co
 using namespace autoscale;
 struct Shape { const char* name; int B, T, C, NH; };
 const Shape kShapes[] = {{"demo", 16, 64, 64, 4}, {"cpu-a", 16, 256, 128, 4}, {"cpu-b", 16, 256, 256, 8}, {"cpu-c", 8, 256, 384, 6}};
-double now() { timespec ts; clock_gettime(getenv("WALL") ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
+const clockid_t kClock = getenv("WALL") ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID;
+double now() { timespec ts; clock_gettime(kClock, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? atoi(argv[1]) : 1, reps = argc > 2 ? atoi(argv[2]) : 21;
   for (const Shape& s : kShapes) {

@@ -48,6 +48,8 @@ export function nativeBuildId(): string {
   return addonHash;
 }
 
+const KC_MARK = '+kc';
+
 /**
  * The trainer a run's result depends on: nativeBuildId(), and for the CPU backend "+kc<KC>", the GEMM's panel depth
  * on this machine (backendInfo().backends.cpu.gemmKc). One binary sums the GEMM's products in panels of KC, chosen from
@@ -55,7 +57,13 @@ export function nativeBuildId(): string {
  */
 export function nativeResultId(backend: 'cpu' | 'cuda'): string {
   const build = nativeBuildId();
-  return backend === 'cpu' && build !== 'none' ? `${build}+kc${backendInfo().backends.cpu.gemmKc}` : build;
+  return backend === 'cpu' && build !== 'none' ? `${build}${KC_MARK}${backendInfo().backends.cpu.gemmKc}` : build;
+}
+
+/** A nativeResultId's parts: the addon's hash, and for a CPU run the GEMM's panel depth (undefined otherwise). */
+export function parseNativeResultId(id: string): { build: string; kc: string | undefined } {
+  const [build, kc] = id.split(KC_MARK);
+  return { build: build!, kc };
 }
 
 /**

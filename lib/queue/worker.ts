@@ -13,7 +13,7 @@ import { heldOutSet } from '../data/held-out.js';
 import { formatCount, formatDuration } from '../format.js';
 import { backendInfo } from '../native.js';
 import { executeRun, samplerOf, type PipelineHooks } from '../pipeline/execute.js';
-import { nativeResultId } from '../pipeline/spec.js';
+import { nativeResultId, parseNativeResultId } from '../pipeline/spec.js';
 import { canonicalJson, openRegistry, runKey } from '../registry.js';
 import { planCapacity } from '../runner.js';
 import type { EvalSet, ProxyRunResult } from '../train.js';
@@ -154,14 +154,14 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     };
     if (job.id !== key) refuse('ERR_JOB_DATA', `job ${job.id} carries a spec whose key is ${key}; the job id must be the run key`);
     if (spec.backend !== backend) refuse('ERR_JOB_DATA', `run ${label} is for backend ${spec.backend} but this worker trains with ${backend}`);
-    const [specBuild, specKc] = spec.native.split('+kc');
-    const [ownBuild, ownKc] = native.split('+kc');
-    if (spec.version === version && specBuild === ownBuild && specKc !== ownKc) {
+    const planned = parseNativeResultId(spec.native);
+    const own = parseNativeResultId(native);
+    if (spec.version === version && planned.build === own.build && planned.kc !== own.kc) {
       refuse(
         'ERR_WORKER_BUILD',
-        `run ${label} was planned where the CPU GEMM sums in panels of KC ${specKc}, this worker's are KC ${ownKc} ` +
+        `run ${label} was planned where the CPU GEMM sums in panels of KC ${planned.kc}, this worker's are KC ${own.kc} ` +
           `(${info.backends.cpu.gemm}): the same addon trains to other bits here. Start this worker with ` +
-          `AUTOSCALE_GEMM_KC=${specKc} (or AUTOSCALE_GEMM_CACHES set to the coordinator's L1d and L2 in KB), or give such ` +
+          `AUTOSCALE_GEMM_KC=${planned.kc} (or AUTOSCALE_GEMM_CACHES set to the coordinator's L1d and L2 in KB), or give such ` +
           'machines a coordinator of their own',
       );
     }
